@@ -1,0 +1,1 @@
+//! The Quayside conformance suite: checks any registry against `spec/`.

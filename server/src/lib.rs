@@ -1,0 +1,1 @@
+//! The Quayside registry server: the generated `RegistryApi` implemented over storage.

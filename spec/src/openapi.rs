@@ -1,0 +1,1 @@
+//! The HTTP protocol document, `spec/openapi.yaml`.

@@ -1,0 +1,1 @@
+//! The JSON Schemas in `spec/schemas/` and validation of documents against them.

@@ -1,0 +1,1 @@
+//! `spec/openapi.yaml`: validity, parsing, examples.

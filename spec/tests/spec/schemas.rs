@@ -1,0 +1,1 @@
+//! `spec/schemas/`: vectors, violations, spec-lint.
