@@ -1,0 +1,1 @@
+//! The operations of `spec/openapi.yaml` as a typed model that the generators share.

@@ -1,0 +1,9 @@
+//! Rust types for the manifest, index, config and descriptor schemas.
+
+use crate::{GeneratedFile, SpecInput};
+
+/// The files this generator owns.
+pub fn generate(spec: &SpecInput) -> anyhow::Result<Vec<GeneratedFile>> {
+    let _ = spec;
+    Ok(Vec::new())
+}
