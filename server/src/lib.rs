@@ -1,1 +1,2 @@
 //! The Quayside registry server: the generated `RegistryApi` implemented over storage.
+pub mod generated;
