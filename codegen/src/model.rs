@@ -253,7 +253,10 @@ impl<'a> Resolver<'a> {
             id,
             method: method.to_uppercase(),
             path: path.to_string(),
-            summary: op.get("summary").and_then(Value::as_str).map(str::to_string),
+            summary: op
+                .get("summary")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             params,
             request_body,
             responses,
@@ -338,7 +341,10 @@ impl<'a> Resolver<'a> {
             return self.collect_scalar(doc, target, out, kind, depth + 1);
         }
         if kind.is_none() {
-            *kind = value.get("type").and_then(Value::as_str).map(str::to_string);
+            *kind = value
+                .get("type")
+                .and_then(Value::as_str)
+                .map(str::to_string);
         }
         let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
         let number = |key: &str| value.get(key).and_then(Value::as_u64);
@@ -471,7 +477,11 @@ pub fn template_vars(path: &str) -> Vec<&str> {
 /// answered 404 NAME_INVALID.
 fn error_choice(name: &str, location: ParamIn, schema: &Scalar, raw: &Value) -> ErrorChoice {
     let lower = name.to_ascii_lowercase();
-    let grammar = schema.ref_name.as_deref().unwrap_or("").to_ascii_lowercase();
+    let grammar = schema
+        .ref_name
+        .as_deref()
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let path = location == ParamIn::Path;
     let (status, code) = if path && (grammar == "name" || lower == "name") {
         (404, "NAME_INVALID")

@@ -5,7 +5,9 @@
 //! from `codegen/templates/server_runtime.rs`), `operations.rs` (types), `routes.rs` (route
 //! table, parameter rules, extraction) and `api.rs` (trait, dispatcher, dropshot glue).
 
-use crate::model::{status_variant, ApiModel, Operation, Param, ParamIn, Response, Scalar, ScalarKind};
+use crate::model::{
+    status_variant, ApiModel, Operation, Param, ParamIn, Response, Scalar, ScalarKind,
+};
 use crate::{GeneratedFile, SpecInput};
 use anyhow::{bail, Result};
 use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
@@ -26,7 +28,8 @@ pub fn generate(spec: &SpecInput) -> Result<Vec<GeneratedFile>> {
 
 /// The files for an already-built model (the snapshot tests use this too).
 pub fn generate_from_model(model: &ApiModel) -> Result<Vec<GeneratedFile>> {
-    let file = |name: &str, source: String| GeneratedFile::rust(format!("{OUT}/{name}"), &source, FROM);
+    let file =
+        |name: &str, source: String| GeneratedFile::rust(format!("{OUT}/{name}"), &source, FROM);
     Ok(vec![
         file("mod.rs", mod_rs())?,
         file("runtime.rs", RUNTIME.to_string())?,
@@ -161,7 +164,10 @@ fn operations_rs(model: &ApiModel) -> Result<String> {
         ("method", "The HTTP method.", 1),
         ("path", "The path template.", 2),
     ] {
-        let _ = writeln!(out, "/// {what}\npub fn {fn_name}(self) -> &'static str {{ match self {{");
+        let _ = writeln!(
+            out,
+            "/// {what}\npub fn {fn_name}(self) -> &'static str {{ match self {{"
+        );
         for op in &model.operations {
             let value = [&op.id, &op.method, &op.path][get];
             let _ = writeln!(out, "Self::{} => {value:?},", type_name(op));
@@ -189,7 +195,10 @@ fn params_struct(out: &mut String, op: &Operation) {
             op.id,
             op.method,
             op.path,
-            op.summary.as_deref().map(|s| format!(": {s}")).unwrap_or_default()
+            op.summary
+                .as_deref()
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default()
         ),
     );
     let _ = writeln!(out, "#[derive(Debug)]\npub struct {name}Params {{");
@@ -213,13 +222,19 @@ fn params_struct(out: &mut String, op: &Operation) {
         let _ = writeln!(out, "pub {field}: {},", param_type(p));
     }
     if let Some(body) = &op.request_body {
-        doc(out, "The request's `Content-Type`, already checked against the declared media types.");
+        doc(
+            out,
+            "The request's `Content-Type`, already checked against the declared media types.",
+        );
         out.push_str("pub content_type: Option<String>,\n");
         if body.binary {
             doc(out, "The body, streamed as it arrives.");
             out.push_str("pub body: RequestBody,\n");
         } else {
-            doc(out, "The body, collected up to `RegistryApi::max_buffered_body` (413 above).");
+            doc(
+                out,
+                "The body, collected up to `RegistryApi::max_buffered_body` (413 above).",
+            );
             out.push_str("pub body: Bytes,\n");
         }
     }
@@ -255,11 +270,25 @@ fn response_enum(out: &mut String, op: &Operation) -> Result<()> {
         }
         let variant = status_variant(response.status);
         let all_optional = headers.iter().all(|h| !h.required || h.repeatable);
-        doc(out, &format!("Headers of `{}` {} ({}).", op.id, response.status, variant));
-        let derive = if all_optional { "Debug, Clone, Default" } else { "Debug, Clone" };
-        let _ = writeln!(out, "#[derive({derive})]\npub struct {name}{variant}Headers {{");
+        doc(
+            out,
+            &format!("Headers of `{}` {} ({}).", op.id, response.status, variant),
+        );
+        let derive = if all_optional {
+            "Debug, Clone, Default"
+        } else {
+            "Debug, Clone"
+        };
+        let _ = writeln!(
+            out,
+            "#[derive({derive})]\npub struct {name}{variant}Headers {{"
+        );
         for header in headers {
-            let item = scalar_type(&header.schema);
+            // Header integers are lengths and counts: never negative.
+            let item = match header.schema.kind {
+                ScalarKind::Integer => "u64",
+                _ => scalar_type(&header.schema),
+            };
             let ty = if header.repeatable {
                 format!("Vec<{item}>")
             } else if header.required {
@@ -267,16 +296,32 @@ fn response_enum(out: &mut String, op: &Operation) -> Result<()> {
             } else {
                 format!("Option<{item}>")
             };
-            doc(out, &format!("`{}`{}", header.name, if header.required { " (required)" } else { "" }));
+            doc(
+                out,
+                &format!(
+                    "`{}`{}",
+                    header.name,
+                    if header.required { " (required)" } else { "" }
+                ),
+            );
             let _ = writeln!(out, "pub {}: {ty},", field_name(&header.name));
         }
         out.push_str("}\n\n");
     }
-    doc(out, &format!("The success answers of `{}`; errors are `ApiError`s.", op.id));
+    doc(
+        out,
+        &format!(
+            "The success answers of `{}`; errors are `ApiError`s.",
+            op.id
+        ),
+    );
     let _ = writeln!(out, "#[derive(Debug)]\npub enum {name}Response {{");
     for response in &successes {
         let variant = status_variant(response.status);
-        doc(out, &format!("{}: {}", response.status, response.description.trim()));
+        doc(
+            out,
+            &format!("{}: {}", response.status, response.description.trim()),
+        );
         let mut fields = Vec::new();
         if !typed_headers(response).is_empty() {
             fields.push(format!("headers: {name}{variant}Headers"));
@@ -327,8 +372,16 @@ fn response_enum(out: &mut String, op: &Operation) -> Result<()> {
         } else {
             let _ = writeln!(out, "Self::{variant} {{ {} }} => {{", pattern.join(", "));
         }
-        let mutable = if headers.iter().any(|h| h.repeatable) { "mut " } else { "" };
-        let _ = write!(out, "let {mutable}builder = ResponseBuilder::new({})", response.status);
+        let mutable = if headers.iter().any(|h| h.repeatable) {
+            "mut "
+        } else {
+            ""
+        };
+        let _ = write!(
+            out,
+            "let {mutable}builder = ResponseBuilder::new({})",
+            response.status
+        );
         for header in headers.iter().filter(|h| !h.repeatable) {
             let wire = header.name.to_ascii_lowercase();
             let field = field_name(&header.name);
@@ -354,7 +407,11 @@ fn response_enum(out: &mut String, op: &Operation) -> Result<()> {
         } else {
             format!("Some({:?})", response.media_types[0])
         };
-        let body = if has_body { "body" } else { "ResponseBody::Empty" };
+        let body = if has_body {
+            "body"
+        } else {
+            "ResponseBody::Empty"
+        };
         let _ = writeln!(out, "builder.body({content_type}, {body})\n}}");
     }
     out.push_str("}\n}\n}\n\n");
@@ -366,19 +423,19 @@ fn segments(op: &Operation) -> String {
     let parts: Vec<String> = op
         .path
         .split('/')
-        .map(|seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            Some(var) => {
-                let multi = op
-                    .path_params()
-                    .any(|p| p.name == var && p.multi_segment);
-                if multi {
-                    format!("Segment::Multi({var:?})")
-                } else {
-                    format!("Segment::Var({var:?})")
+        .map(
+            |seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(var) => {
+                    let multi = op.path_params().any(|p| p.name == var && p.multi_segment);
+                    if multi {
+                        format!("Segment::Multi({var:?})")
+                    } else {
+                        format!("Segment::Var({var:?})")
+                    }
                 }
-            }
-            None => format!("Segment::Lit({seg:?})"),
-        })
+                None => format!("Segment::Lit({seg:?})"),
+            },
+        )
         .collect();
     format!("&[{}]", parts.join(", "))
 }
@@ -389,7 +446,11 @@ fn rule_name(op: &Operation, p: &Param) -> String {
         ParamIn::Query => "QUERY",
         ParamIn::Header => "HEADER",
     };
-    format!("{}_{place}_{}", op.id.to_shouty_snake_case(), p.name.to_shouty_snake_case())
+    format!(
+        "{}_{place}_{}",
+        op.id.to_shouty_snake_case(),
+        p.name.to_shouty_snake_case()
+    )
 }
 
 fn rule_literal(p: &Param) -> String {
@@ -409,7 +470,13 @@ fn rule_literal(p: &Param) -> String {
     let allowed = s
         .enum_values
         .as_ref()
-        .map(|values| values.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", "))
+        .map(|values| {
+            values
+                .iter()
+                .map(|v| format!("{v:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
         .unwrap_or_default();
     format!(
         "ParamRule {{ name: {:?}, pattern: {}, min_length: {}, max_length: {}, minimum: {}, maximum: {}, allowed: &[{allowed}], status: {}, code: ErrorCode::{}, compiled: OnceLock::new() }}",
@@ -470,7 +537,12 @@ fn routes_rs(model: &ApiModel) -> Result<String> {
     for op in &model.operations {
         for p in &op.params {
             if !ERROR_CODES.contains(&p.error.code.as_str()) {
-                bail!("{}: parameter `{}` names unknown error code {}", op.id, p.name, p.error.code);
+                bail!(
+                    "{}: parameter `{}` names unknown error code {}",
+                    op.id,
+                    p.name,
+                    p.error.code
+                );
             }
         }
     }
@@ -493,14 +565,20 @@ fn routes_rs(model: &ApiModel) -> Result<String> {
     let multi: Vec<(&Operation, &Param)> = model
         .operations
         .iter()
-        .flat_map(|op| op.path_params().filter(|p| p.multi_segment).map(move |p| (op, p)))
+        .flat_map(|op| {
+            op.path_params()
+                .filter(|p| p.multi_segment)
+                .map(move |p| (op, p))
+        })
         .collect();
     if let Some((_, first)) = multi.first() {
-        if multi
-            .iter()
-            .any(|(_, p)| p.schema.pattern != first.schema.pattern || p.schema.max_length != first.schema.max_length)
-        {
-            bail!("multi-segment path parameters must share one schema (the route matcher checks it)");
+        if multi.iter().any(|(_, p)| {
+            p.schema.pattern != first.schema.pattern
+                || p.schema.max_length != first.schema.max_length
+        }) {
+            bail!(
+                "multi-segment path parameters must share one schema (the route matcher checks it)"
+            );
         }
         let _ = writeln!(
             out,
@@ -555,7 +633,12 @@ fn routes_rs(model: &ApiModel) -> Result<String> {
     // Rules and extraction, per operation.
     for op in &model.operations {
         for p in &op.params {
-            let _ = writeln!(out, "static {}: ParamRule = {};", rule_name(op, p), rule_literal(p));
+            let _ = writeln!(
+                out,
+                "static {}: ParamRule = {};",
+                rule_name(op, p),
+                rule_literal(p)
+            );
         }
         extract_fn(&mut out, op);
     }
@@ -576,7 +659,11 @@ fn extract_fn(out: &mut String, op: &Operation) {
     } else {
         "_query"
     };
-    let route_arg = if op.path_params().next().is_some() { "route" } else { "_route" };
+    let route_arg = if op.path_params().next().is_some() {
+        "route"
+    } else {
+        "_route"
+    };
     let meta_arg = if body.is_some() || fields.iter().any(|(_, p)| p.location == ParamIn::Header) {
         "meta"
     } else {
@@ -614,7 +701,11 @@ fn extract_fn(out: &mut String, op: &Operation) {
             let _ = writeln!(
                 out,
                 "let {field} = {conv_req}?;",
-                conv_req = convert(&rule, &p.schema, &format!("{raw}.ok_or_else(|| {rule}.missing())?"))
+                conv_req = convert(
+                    &rule,
+                    &p.schema,
+                    &format!("{raw}.ok_or_else(|| {rule}.missing())?")
+                )
             );
         } else {
             let _ = writeln!(out, "let {field} = {raw}.map(|raw| {conv}).transpose()?;");
@@ -628,7 +719,10 @@ fn extract_fn(out: &mut String, op: &Operation) {
             .map(|m| format!("{m:?}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let _ = writeln!(out, "let content_type = check_content_type(meta, &[{declared}])?;");
+        let _ = writeln!(
+            out,
+            "let content_type = check_content_type(meta, &[{declared}])?;"
+        );
         if !b.binary {
             out.push_str("check_declared_length(meta, limit)?;\nlet body = body.collect_limited(limit).await?;\n");
         }
@@ -673,7 +767,10 @@ fn api_rs(model: &ApiModel) -> String {
                 "`{} {}`{}",
                 op.method,
                 op.path,
-                op.summary.as_deref().map(|s| format!(": {s}")).unwrap_or_default()
+                op.summary
+                    .as_deref()
+                    .map(|s| format!(": {s}"))
+                    .unwrap_or_default()
             ),
         );
         let _ = writeln!(

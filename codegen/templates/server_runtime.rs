@@ -129,7 +129,10 @@ impl ApiError {
     /// answer must still go out.
     pub fn with_header(mut self, name: HeaderName, value: &str) -> Self {
         if let Ok(value) = HeaderValue::from_str(value) {
-            self.extra.get_or_insert_default().headers.append(name, value);
+            self.extra
+                .get_or_insert_default()
+                .headers
+                .append(name, value);
         }
         self
     }
@@ -146,7 +149,11 @@ impl ApiError {
 
     /// For failures inside the server that the client cannot fix.
     pub fn internal(message: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Unsupported, message)
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Unsupported,
+            message,
+        )
     }
 
     /// The envelope as JSON.
@@ -180,7 +187,13 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
     }
 }
 
@@ -221,7 +234,9 @@ impl RequestBody {
     }
 
     /// Any stream of chunks (for tests and in-process callers).
-    pub fn from_stream(stream: impl Stream<Item = std::io::Result<Bytes>> + Send + 'static) -> Self {
+    pub fn from_stream(
+        stream: impl Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+    ) -> Self {
         Self {
             stream: Box::pin(stream),
         }
@@ -301,7 +316,9 @@ type ByteStreamSync = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send +
 
 impl ResponseBody {
     /// Streams chunks to the client as they are produced.
-    pub fn stream(stream: impl Stream<Item = std::io::Result<Bytes>> + Send + Sync + 'static) -> Self {
+    pub fn stream(
+        stream: impl Stream<Item = std::io::Result<Bytes>> + Send + Sync + 'static,
+    ) -> Self {
         Self::Stream(Box::pin(stream))
     }
 
@@ -373,7 +390,11 @@ impl ResponseBuilder {
             Ok(value) => {
                 self.headers.append(HeaderName::from_static(name), value);
             }
-            Err(_) => self.error = Some(format!("invalid value for response header {name}: {text:?}")),
+            Err(_) => {
+                self.error = Some(format!(
+                    "invalid value for response header {name}: {text:?}"
+                ))
+            }
         }
         self
     }
@@ -387,7 +408,11 @@ impl ResponseBuilder {
     }
 
     /// Finishes with `body`; a byte body sets its exact `Content-Length`.
-    pub fn body(self, content_type: Option<&str>, body: ResponseBody) -> Result<Response<Body>, ApiError> {
+    pub fn body(
+        self,
+        content_type: Option<&str>,
+        body: ResponseBody,
+    ) -> Result<Response<Body>, ApiError> {
         if let Some(error) = self.error {
             return Err(ApiError::internal(error));
         }
@@ -399,7 +424,9 @@ impl ResponseBuilder {
             let value = HeaderValue::from_str(content_type).map_err(|_| {
                 ApiError::internal(format!("invalid response content type {content_type:?}"))
             })?;
-            response.headers_mut().insert(http::header::CONTENT_TYPE, value);
+            response
+                .headers_mut()
+                .insert(http::header::CONTENT_TYPE, value);
         }
         if let Some(len) = len {
             response
@@ -437,7 +464,9 @@ impl ParamRule {
     /// Whether `value` satisfies the text checks (pattern, length, enum).
     pub fn accepts(&self, value: &str) -> bool {
         let len = value.chars().count();
-        if self.min_length.is_some_and(|min| len < min) || self.max_length.is_some_and(|max| len > max) {
+        if self.min_length.is_some_and(|min| len < min)
+            || self.max_length.is_some_and(|max| len > max)
+        {
             return false;
         }
         if !self.allowed.is_empty() && !self.allowed.contains(&value) {
@@ -470,16 +499,22 @@ impl ParamRule {
             .ok()
             .filter(|n| self.minimum.is_none_or(|min| *n >= min))
             .filter(|n| self.maximum.is_none_or(|max| *n <= max));
-        number
-            .and_then(|n| T::try_from(n).ok())
-            .ok_or_else(|| self.reject(format!("invalid {}: expected an integer in range, got {value:?}", self.name)))
+        number.and_then(|n| T::try_from(n).ok()).ok_or_else(|| {
+            self.reject(format!(
+                "invalid {}: expected an integer in range, got {value:?}",
+                self.name
+            ))
+        })
     }
 
     /// `value` as `true` or `false`.
     pub fn boolean(&self, value: &str) -> Result<bool, ApiError> {
-        value
-            .parse::<bool>()
-            .map_err(|_| self.reject(format!("invalid {}: expected true or false, got {value:?}", self.name)))
+        value.parse::<bool>().map_err(|_| {
+            self.reject(format!(
+                "invalid {}: expected true or false, got {value:?}",
+                self.name
+            ))
+        })
     }
 
     /// The error for a required parameter that is absent.
@@ -506,23 +541,38 @@ pub fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
 
 /// The first value of query parameter `name`.
 pub fn query_first<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    query
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Every value of query parameter `name`, in order.
 pub fn query_all<'a>(query: &'a [(String, String)], name: &str) -> Vec<&'a str> {
-    query.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+    query
+        .iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
 }
 
 /// Checks the request's `Content-Type` against the declared media types (`*/*` and
 /// `type/*` match families; parameters such as `charset` are ignored). An absent
 /// `Content-Type` is accepted: the implementation decides from the bytes.
-pub fn check_content_type(meta: &RequestMeta, declared: &[&str]) -> Result<Option<String>, ApiError> {
+pub fn check_content_type(
+    meta: &RequestMeta,
+    declared: &[&str],
+) -> Result<Option<String>, ApiError> {
     let Some(raw) = meta.headers.get(http::header::CONTENT_TYPE) else {
         return Ok(None);
     };
     let text = raw.to_str().unwrap_or_default();
-    let essence = text.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let essence = text
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     let matches = |declared: &&str| {
         let declared = declared.to_ascii_lowercase();
         declared == "*/*"
@@ -537,7 +587,10 @@ pub fn check_content_type(meta: &RequestMeta, declared: &[&str]) -> Result<Optio
         Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::Unsupported,
-            format!("unsupported Content-Type {text:?}; expected one of: {}", declared.join(", ")),
+            format!(
+                "unsupported Content-Type {text:?}; expected one of: {}",
+                declared.join(", ")
+            ),
         ))
     }
 }
@@ -652,7 +705,10 @@ pub fn match_path<Op: Copy + 'static>(
             _ => None,
         });
         if let Some(multi) = multi {
-            let value = vars.iter().find(|(k, _)| *k == multi).map(|(_, v)| v.as_str());
+            let value = vars
+                .iter()
+                .find(|(k, _)| *k == multi)
+                .map(|(_, v)| v.as_str());
             if !value.is_some_and(&name_ok) {
                 bad_name.get_or_insert_with(|| value.unwrap_or_default().to_string());
                 continue;
@@ -668,43 +724,53 @@ pub fn match_path<Op: Copy + 'static>(
 }
 
 fn match_template(template: &[Segment], path: &[String]) -> Option<Vec<(&'static str, String)>> {
-    let multi_at = template.iter().position(|s| matches!(s, Segment::Multi(_)));
     let mut vars = Vec::new();
-    let mut match_one = |segment: &Segment, value: &String| match segment {
+    let Some(at) = template.iter().position(|s| matches!(s, Segment::Multi(_))) else {
+        let fits = template.len() == path.len()
+            && template
+                .iter()
+                .zip(path)
+                .all(|(s, v)| match_segment(s, v, &mut vars));
+        return fits.then_some(vars);
+    };
+    let (head, tail) = (&template[..at], &template[at + 1..]);
+    if path.len() < head.len() + tail.len() + 1 {
+        return None;
+    }
+    let name_end = path.len() - tail.len();
+    if !head
+        .iter()
+        .zip(path)
+        .all(|(s, v)| match_segment(s, v, &mut vars))
+    {
+        return None;
+    }
+    if let Segment::Multi(name) = template[at] {
+        vars.push((name, path[at..name_end].join("/")));
+    }
+    tail.iter()
+        .zip(&path[name_end..])
+        .all(|(s, v)| match_segment(s, v, &mut vars))
+        .then_some(vars)
+}
+
+/// Whether one path segment fits one template segment; records variables.
+fn match_segment(segment: &Segment, value: &str, vars: &mut Vec<(&'static str, String)>) -> bool {
+    match segment {
         Segment::Lit(text) => *text == value,
         Segment::Var(name) => {
-            vars.push((*name, value.clone()));
+            vars.push((name, value.to_string()));
             !value.is_empty()
         }
         Segment::Multi(_) => false,
-    };
-    match multi_at {
-        None => {
-            template.len() == path.len() && template.iter().zip(path).all(|(s, v)| match_one(s, v))
-        }
-        .then_some(vars),
-        Some(at) => {
-            let head = &template[..at];
-            let tail = &template[at + 1..];
-            if path.len() < head.len() + tail.len() + 1 {
-                return None;
-            }
-            let name_end = path.len() - tail.len();
-            let fits = head.iter().zip(path).all(|(s, v)| match_one(s, v))
-                && tail.iter().zip(&path[name_end..]).all(|(s, v)| match_one(s, v));
-            if !fits {
-                return None;
-            }
-            if let Segment::Multi(name) = template[at] {
-                vars.push((name, path[at..name_end].join("/")));
-            }
-            Some(vars)
-        }
     }
 }
 
 /// Picks the operation for `method` on a matched path, or a 405 listing the allowed ones.
-pub fn pick_method<Op: Copy + 'static>(matched: &PathMatch<Op>, method: &Method) -> Result<Op, RouteError> {
+pub fn pick_method<Op: Copy + 'static>(
+    matched: &PathMatch<Op>,
+    method: &Method,
+) -> Result<Op, RouteError> {
     matched
         .methods
         .iter()

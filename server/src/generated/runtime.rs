@@ -726,41 +726,45 @@ pub fn match_path<Op: Copy + 'static>(
 }
 
 fn match_template(template: &[Segment], path: &[String]) -> Option<Vec<(&'static str, String)>> {
-    let multi_at = template.iter().position(|s| matches!(s, Segment::Multi(_)));
     let mut vars = Vec::new();
-    let mut match_one = |segment: &Segment, value: &String| match segment {
+    let Some(at) = template.iter().position(|s| matches!(s, Segment::Multi(_))) else {
+        let fits = template.len() == path.len()
+            && template
+                .iter()
+                .zip(path)
+                .all(|(s, v)| match_segment(s, v, &mut vars));
+        return fits.then_some(vars);
+    };
+    let (head, tail) = (&template[..at], &template[at + 1..]);
+    if path.len() < head.len() + tail.len() + 1 {
+        return None;
+    }
+    let name_end = path.len() - tail.len();
+    if !head
+        .iter()
+        .zip(path)
+        .all(|(s, v)| match_segment(s, v, &mut vars))
+    {
+        return None;
+    }
+    if let Segment::Multi(name) = template[at] {
+        vars.push((name, path[at..name_end].join("/")));
+    }
+    tail.iter()
+        .zip(&path[name_end..])
+        .all(|(s, v)| match_segment(s, v, &mut vars))
+        .then_some(vars)
+}
+
+/// Whether one path segment fits one template segment; records variables.
+fn match_segment(segment: &Segment, value: &str, vars: &mut Vec<(&'static str, String)>) -> bool {
+    match segment {
         Segment::Lit(text) => *text == value,
         Segment::Var(name) => {
-            vars.push((*name, value.clone()));
+            vars.push((name, value.to_string()));
             !value.is_empty()
         }
         Segment::Multi(_) => false,
-    };
-    match multi_at {
-        None => {
-            template.len() == path.len() && template.iter().zip(path).all(|(s, v)| match_one(s, v))
-        }
-        .then_some(vars),
-        Some(at) => {
-            let head = &template[..at];
-            let tail = &template[at + 1..];
-            if path.len() < head.len() + tail.len() + 1 {
-                return None;
-            }
-            let name_end = path.len() - tail.len();
-            let fits = head.iter().zip(path).all(|(s, v)| match_one(s, v))
-                && tail
-                    .iter()
-                    .zip(&path[name_end..])
-                    .all(|(s, v)| match_one(s, v));
-            if !fits {
-                return None;
-            }
-            if let Segment::Multi(name) = template[at] {
-                vars.push((name, path[at..name_end].join("/")));
-            }
-            Some(vars)
-        }
     }
 }
 
