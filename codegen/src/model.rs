@@ -85,6 +85,9 @@ pub enum ScalarKind {
 pub struct ErrorChoice {
     pub status: u16,
     pub code: String,
+    /// The code instead when the bad value is digest-shaped (contains `:`): a manifest
+    /// reference that tries to be a digest is `DIGEST_INVALID`, not `MANIFEST_INVALID`.
+    pub digest_code: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -472,9 +475,9 @@ pub fn template_vars(path: &str) -> Vec<&str> {
 }
 
 /// The answer to a parameter that breaks its schema: `x-oci-error-status` /
-/// `x-oci-error-code` on the parameter when the spec says, otherwise the OCI code its
-/// grammar belongs to. Names never get here with a bad value: the route matcher already
-/// answered 404 NAME_INVALID.
+/// `x-oci-error-code` on the parameter when the spec says, otherwise the status and code
+/// the spec's shared error responses give for that grammar (`BadName`, `BadReference`,
+/// `PaginationInvalid`, `ChunkOutOfOrder`, `RangeNotSatisfiable`, `UploadNotFound`).
 fn error_choice(name: &str, location: ParamIn, schema: &Scalar, raw: &Value) -> ErrorChoice {
     let lower = name.to_ascii_lowercase();
     let grammar = schema
@@ -483,19 +486,19 @@ fn error_choice(name: &str, location: ParamIn, schema: &Scalar, raw: &Value) -> 
         .unwrap_or("")
         .to_ascii_lowercase();
     let path = location == ParamIn::Path;
-    let (status, code) = if path && (grammar == "name" || lower == "name") {
-        (404, "NAME_INVALID")
+    let mut digest_code = None;
+    let (status, code) = if grammar == "name" || lower == "name" || lower == "from" {
+        (400, "NAME_INVALID")
     } else if lower.contains("session") || lower.contains("uuid") {
         (404, "BLOB_UPLOAD_UNKNOWN")
     } else if lower == "content-range" {
         (416, "BLOB_UPLOAD_INVALID")
     } else if lower == "range" {
-        (416, "BLOB_UNKNOWN")
-    } else if grammar.contains("digest") || lower == "digest" || lower == "mount" {
+        (416, "SIZE_INVALID")
+    } else if grammar.contains("digest") || lower.starts_with("digest") || lower == "mount" {
         (400, "DIGEST_INVALID")
-    } else if lower == "from" {
-        (400, "NAME_INVALID")
     } else if path {
+        digest_code = Some("DIGEST_INVALID".to_string());
         (400, "MANIFEST_INVALID")
     } else {
         (400, "UNSUPPORTED")
@@ -511,6 +514,7 @@ fn error_choice(name: &str, location: ParamIn, schema: &Scalar, raw: &Value) -> 
             .and_then(Value::as_str)
             .unwrap_or(code)
             .to_string(),
+        digest_code: digest_code.filter(|_| raw.get("x-oci-error-code").is_none()),
     }
 }
 

@@ -28,6 +28,7 @@ pub fn generate(spec: &SpecInput) -> Result<Vec<GeneratedFile>> {
 
 /// The files for an already-built model (the snapshot tests use this too).
 pub fn generate_from_model(model: &ApiModel) -> Result<Vec<GeneratedFile>> {
+    check_patterns(model)?;
     let file =
         |name: &str, source: String| GeneratedFile::rust(format!("{OUT}/{name}"), &source, FROM);
     Ok(vec![
@@ -479,16 +480,66 @@ fn rule_literal(p: &Param) -> String {
         })
         .unwrap_or_default();
     format!(
-        "ParamRule {{ name: {:?}, pattern: {}, min_length: {}, max_length: {}, minimum: {}, maximum: {}, allowed: &[{allowed}], status: {}, code: ErrorCode::{}, compiled: OnceLock::new() }}",
+        "ParamRule {{ name: {:?}, pattern: {}, min_length: {}, max_length: {}, minimum: {}, maximum: {}, allowed: &[{allowed}], status: {}, code: ErrorCode::{}, digest_code: {}, compiled: OnceLock::new() }}",
         p.name,
-        opt_str(&s.pattern),
+        opt_str(&s.pattern.as_deref().map(rust_pattern)),
         opt_num(s.min_length),
         opt_num(s.max_length),
         opt_int(s.minimum),
         opt_int(s.maximum),
         p.error.status,
         error_code_variant(&p.error.code),
+        match &p.error.digest_code {
+            Some(code) => format!("Some(ErrorCode::{})", error_code_variant(code)),
+            None => "None".into(),
+        },
     )
+}
+
+/// A JSON Schema (ECMA-262) pattern in the `regex` crate's dialect: `\d`, `\w` and `\s`
+/// are ASCII in ECMA-262 but Unicode-aware in `regex`, so they are spelt out. Both dialects
+/// search (a pattern without `^`/`$` matches anywhere), so anchors carry over unchanged.
+pub fn rust_pattern(ecma: &str) -> String {
+    let mut out = String::with_capacity(ecma.len());
+    let mut chars = ecma.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('d') => out.push_str("[0-9]"),
+            Some('D') => out.push_str("[^0-9]"),
+            Some('w') => out.push_str("[A-Za-z0-9_]"),
+            Some('W') => out.push_str("[^A-Za-z0-9_]"),
+            Some('s') => out.push_str("[\\t\\n\\x0B\\x0C\\r ]"),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// Fails generation on a pattern the `regex` crate cannot compile: at run time such a rule
+/// would reject every value.
+fn check_patterns(model: &ApiModel) -> Result<()> {
+    for op in &model.operations {
+        for p in &op.params {
+            if let Some(pattern) = &p.schema.pattern {
+                if let Err(err) = regex::Regex::new(&rust_pattern(pattern)) {
+                    bail!(
+                        "{}: parameter `{}` has a pattern `regex` cannot compile: {err}",
+                        op.id,
+                        p.name
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `DIGEST_INVALID` → `DigestInvalid`, the runtime's `ErrorCode` variant.
@@ -623,7 +674,7 @@ fn routes_rs(model: &ApiModel) -> Result<String> {
         out,
         "/// Matches a request line to an operation, from the right of the path (see\n\
          /// `runtime::match_path`). `/v2` is taken as `/v2/`. Errors say which answer to give:\n\
-         /// 404 (no such path, or no valid repository name in it) or 405 (other methods).\n\
+         /// 404 (no such path), 400 (no valid repository name in it) or 405 (other methods).\n\
          pub fn route(method: &Method, raw_path: &str) -> Result<Route, RouteError> {{\n\
          let raw_path = if raw_path == \"/v2\" {{ \"/v2/\" }} else {{ raw_path }};\n\
          let matched = match_path(&ROUTES, raw_path, {name_check})?;\n\
@@ -682,7 +733,10 @@ fn extract_fn(out: &mut String, op: &Operation) {
             ParamIn::Path => format!("route.var({:?})", p.name),
             ParamIn::Query if p.repeatable => String::new(),
             ParamIn::Query => format!("query_first(query, {:?})", p.name),
-            ParamIn::Header => format!("meta.header({:?})", p.name.to_ascii_lowercase()),
+            ParamIn::Header => format!(
+                "meta.header_param({:?}).as_deref()",
+                p.name.to_ascii_lowercase()
+            ),
         };
         let conv = convert(&rule, &p.schema, "raw");
         if p.repeatable {

@@ -214,6 +214,14 @@ impl RequestMeta {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+
+    /// A header as a parameter value: present-but-not-ASCII is kept (lossily decoded) so
+    /// the parameter's checks reject it, rather than treating it as absent.
+    pub fn header_param(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()))
+    }
 }
 
 type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
@@ -448,14 +456,20 @@ pub struct ParamRule {
     pub allowed: &'static [&'static str],
     pub status: u16,
     pub code: ErrorCode,
+    /// The code for a digest-shaped bad value (a manifest reference meant as a digest).
+    pub digest_code: Option<ErrorCode>,
     pub compiled: OnceLock<Option<Regex>>,
 }
 
 impl ParamRule {
-    fn reject(&self, why: String) -> ApiError {
+    fn reject(&self, value: Option<&str>, why: String) -> ApiError {
+        let code = match (self.digest_code, value) {
+            (Some(code), Some(value)) if value.contains(':') => code,
+            _ => self.code,
+        };
         ApiError::new(
             StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST),
-            self.code,
+            code,
             why,
         )
         .with_detail(serde_json::json!({ "parameter": self.name }))
@@ -487,7 +501,7 @@ impl ParamRule {
         if self.accepts(value) {
             Ok(value.to_string())
         } else {
-            Err(self.reject(format!("invalid {}: {value:?}", self.name)))
+            Err(self.reject(Some(value), format!("invalid {}: {value:?}", self.name)))
         }
     }
 
@@ -500,26 +514,32 @@ impl ParamRule {
             .filter(|n| self.minimum.is_none_or(|min| *n >= min))
             .filter(|n| self.maximum.is_none_or(|max| *n <= max));
         number.and_then(|n| T::try_from(n).ok()).ok_or_else(|| {
-            self.reject(format!(
-                "invalid {}: expected an integer in range, got {value:?}",
-                self.name
-            ))
+            self.reject(
+                None,
+                format!(
+                    "invalid {}: expected an integer in range, got {value:?}",
+                    self.name
+                ),
+            )
         })
     }
 
     /// `value` as `true` or `false`.
     pub fn boolean(&self, value: &str) -> Result<bool, ApiError> {
         value.parse::<bool>().map_err(|_| {
-            self.reject(format!(
-                "invalid {}: expected true or false, got {value:?}",
-                self.name
-            ))
+            self.reject(
+                None,
+                format!(
+                    "invalid {}: expected true or false, got {value:?}",
+                    self.name
+                ),
+            )
         })
     }
 
     /// The error for a required parameter that is absent.
     pub fn missing(&self) -> ApiError {
-        self.reject(format!("missing required parameter {}", self.name))
+        self.reject(None, format!("missing required parameter {}", self.name))
     }
 }
 
@@ -644,13 +664,13 @@ impl RouteError {
                 "no registry API endpoint has this path",
             ),
             Self::NameInvalid(name) => ApiError::new(
-                StatusCode::NOT_FOUND,
+                StatusCode::BAD_REQUEST,
                 ErrorCode::NameInvalid,
                 format!("invalid repository name {name:?}"),
             )
             .with_detail(serde_json::json!({ "name": name })),
             Self::BadSegment(segment) => ApiError::new(
-                StatusCode::NOT_FOUND,
+                StatusCode::BAD_REQUEST,
                 ErrorCode::NameInvalid,
                 format!("invalid path segment {segment:?}: send `/` in names unencoded"),
             ),

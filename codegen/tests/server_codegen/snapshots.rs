@@ -106,3 +106,22 @@ fn a_path_variable_without_a_parameter_fails_modelling() {
         "{err:#}"
     );
 }
+
+#[test]
+fn ecma_shorthand_classes_become_ascii_classes() {
+    assert_eq!(server::rust_pattern(r"^\d+-\d*$"), "^[0-9]+-[0-9]*$");
+    assert_eq!(
+        server::rust_pattern(r"^\w\W\D$"),
+        "^[A-Za-z0-9_][^A-Za-z0-9_][^0-9]$"
+    );
+    // Other escapes pass through untouched.
+    assert_eq!(server::rust_pattern(r"a\/b\.c\\d"), r"a\/b\.c\\d");
+}
+
+#[test]
+fn a_pattern_the_regex_crate_cannot_compile_fails_generation() {
+    let mut model = sample_model();
+    model.operations[1].params[1].schema.pattern = Some("(unclosed".into());
+    let err = server::generate_from_model(&model).expect_err("must fail");
+    assert!(err.to_string().contains("cannot compile"), "{err}");
+}

@@ -17,8 +17,9 @@ static NAME_RULE: ParamRule = ParamRule {
     minimum: None,
     maximum: None,
     allowed: &[],
-    status: 404,
+    status: 400,
     code: ErrorCode::NameInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 
@@ -143,7 +144,7 @@ impl Route {
 
 /// Matches a request line to an operation, from the right of the path (see
 /// `runtime::match_path`). `/v2` is taken as `/v2/`. Errors say which answer to give:
-/// 404 (no such path, or no valid repository name in it) or 405 (other methods).
+/// 404 (no such path), 400 (no valid repository name in it) or 405 (other methods).
 pub fn route(method: &Method, raw_path: &str) -> Result<Route, RouteError> {
     let raw_path = if raw_path == "/v2" { "/v2/" } else { raw_path };
     let matched = match_path(&ROUTES, raw_path, |name: &str| NAME_RULE.accepts(name))?;
@@ -178,6 +179,7 @@ static CATALOG_LIST_QUERY_N: ParamRule = ParamRule {
     allowed: &[],
     status: 400,
     code: ErrorCode::Unsupported,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static CATALOG_LIST_QUERY_LAST: ParamRule = ParamRule {
@@ -190,6 +192,7 @@ static CATALOG_LIST_QUERY_LAST: ParamRule = ParamRule {
     allowed: &[],
     status: 400,
     code: ErrorCode::Unsupported,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 impl CatalogListParams {
@@ -219,8 +222,9 @@ static BLOB_GET_PATH_NAME: ParamRule = ParamRule {
     minimum: None,
     maximum: None,
     allowed: &[],
-    status: 404,
+    status: 400,
     code: ErrorCode::NameInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static BLOB_GET_PATH_DIGEST: ParamRule = ParamRule {
@@ -233,18 +237,20 @@ static BLOB_GET_PATH_DIGEST: ParamRule = ParamRule {
     allowed: &[],
     status: 400,
     code: ErrorCode::DigestInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static BLOB_GET_HEADER_RANGE: ParamRule = ParamRule {
     name: "Range",
-    pattern: Some("^bytes=(\\d+-\\d*|-\\d+)$"),
+    pattern: Some("^bytes=([0-9]+-[0-9]*|-[0-9]+)$"),
     min_length: None,
     max_length: None,
     minimum: None,
     maximum: None,
     allowed: &[],
     status: 416,
-    code: ErrorCode::BlobUnknown,
+    code: ErrorCode::SizeInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 impl BlobGetParams {
@@ -267,7 +273,8 @@ impl BlobGetParams {
                 .ok_or_else(|| BLOB_GET_PATH_DIGEST.missing())?,
         )?;
         let range = meta
-            .header("range")
+            .header_param("range")
+            .as_deref()
             .map(|raw| BLOB_GET_HEADER_RANGE.text(raw))
             .transpose()?;
         Ok(Self {
@@ -286,8 +293,9 @@ static BLOB_HEAD_PATH_NAME: ParamRule = ParamRule {
     minimum: None,
     maximum: None,
     allowed: &[],
-    status: 404,
+    status: 400,
     code: ErrorCode::NameInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static BLOB_HEAD_PATH_DIGEST: ParamRule = ParamRule {
@@ -300,6 +308,7 @@ static BLOB_HEAD_PATH_DIGEST: ParamRule = ParamRule {
     allowed: &[],
     status: 400,
     code: ErrorCode::DigestInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 impl BlobHeadParams {
@@ -333,8 +342,9 @@ static BLOB_DELETE_PATH_NAME: ParamRule = ParamRule {
     minimum: None,
     maximum: None,
     allowed: &[],
-    status: 404,
+    status: 400,
     code: ErrorCode::NameInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static BLOB_DELETE_PATH_DIGEST: ParamRule = ParamRule {
@@ -347,6 +357,7 @@ static BLOB_DELETE_PATH_DIGEST: ParamRule = ParamRule {
     allowed: &[],
     status: 400,
     code: ErrorCode::DigestInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 impl BlobDeleteParams {
@@ -380,8 +391,9 @@ static UPLOAD_START_PATH_NAME: ParamRule = ParamRule {
     minimum: None,
     maximum: None,
     allowed: &[],
-    status: 404,
+    status: 400,
     code: ErrorCode::NameInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static UPLOAD_START_QUERY_DIGEST: ParamRule = ParamRule {
@@ -394,6 +406,7 @@ static UPLOAD_START_QUERY_DIGEST: ParamRule = ParamRule {
     allowed: &[],
     status: 400,
     code: ErrorCode::DigestInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static UPLOAD_START_QUERY_DIGEST_ALGORITHM: ParamRule = ParamRule {
@@ -406,6 +419,7 @@ static UPLOAD_START_QUERY_DIGEST_ALGORITHM: ParamRule = ParamRule {
     allowed: &[],
     status: 400,
     code: ErrorCode::DigestInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static UPLOAD_START_QUERY_MOUNT: ParamRule = ParamRule {
@@ -418,6 +432,7 @@ static UPLOAD_START_QUERY_MOUNT: ParamRule = ParamRule {
     allowed: &[],
     status: 400,
     code: ErrorCode::DigestInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static UPLOAD_START_QUERY_FROM: ParamRule = ParamRule {
@@ -430,6 +445,7 @@ static UPLOAD_START_QUERY_FROM: ParamRule = ParamRule {
     allowed: &[],
     status: 400,
     code: ErrorCode::NameInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static UPLOAD_START_HEADER_CONTENT_LENGTH: ParamRule = ParamRule {
@@ -442,6 +458,7 @@ static UPLOAD_START_HEADER_CONTENT_LENGTH: ParamRule = ParamRule {
     allowed: &[],
     status: 400,
     code: ErrorCode::Unsupported,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 impl UploadStartParams {
@@ -471,7 +488,8 @@ impl UploadStartParams {
             .map(|raw| UPLOAD_START_QUERY_FROM.text(raw))
             .transpose()?;
         let content_length = meta
-            .header("content-length")
+            .header_param("content-length")
+            .as_deref()
             .map(|raw| UPLOAD_START_HEADER_CONTENT_LENGTH.integer::<u64>(raw))
             .transpose()?;
         let content_type = check_content_type(meta, &["application/octet-stream"])?;
@@ -496,8 +514,9 @@ static UPLOAD_STATUS_PATH_NAME: ParamRule = ParamRule {
     minimum: None,
     maximum: None,
     allowed: &[],
-    status: 404,
+    status: 400,
     code: ErrorCode::NameInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static UPLOAD_STATUS_PATH_SESSION_ID: ParamRule = ParamRule {
@@ -510,6 +529,7 @@ static UPLOAD_STATUS_PATH_SESSION_ID: ParamRule = ParamRule {
     allowed: &[],
     status: 404,
     code: ErrorCode::BlobUploadUnknown,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 impl UploadStatusParams {
@@ -543,8 +563,9 @@ static UPLOAD_COMPLETE_PATH_NAME: ParamRule = ParamRule {
     minimum: None,
     maximum: None,
     allowed: &[],
-    status: 404,
+    status: 400,
     code: ErrorCode::NameInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static UPLOAD_COMPLETE_PATH_SESSION_ID: ParamRule = ParamRule {
@@ -557,6 +578,7 @@ static UPLOAD_COMPLETE_PATH_SESSION_ID: ParamRule = ParamRule {
     allowed: &[],
     status: 404,
     code: ErrorCode::BlobUploadUnknown,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static UPLOAD_COMPLETE_QUERY_DIGEST: ParamRule = ParamRule {
@@ -569,11 +591,12 @@ static UPLOAD_COMPLETE_QUERY_DIGEST: ParamRule = ParamRule {
     allowed: &[],
     status: 400,
     code: ErrorCode::DigestInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static UPLOAD_COMPLETE_HEADER_CONTENT_RANGE: ParamRule = ParamRule {
     name: "Content-Range",
-    pattern: Some("^\\d+-\\d+$"),
+    pattern: Some("^[0-9]+-[0-9]+$"),
     min_length: None,
     max_length: None,
     minimum: None,
@@ -581,6 +604,7 @@ static UPLOAD_COMPLETE_HEADER_CONTENT_RANGE: ParamRule = ParamRule {
     allowed: &[],
     status: 416,
     code: ErrorCode::BlobUploadInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static UPLOAD_COMPLETE_HEADER_CONTENT_LENGTH: ParamRule = ParamRule {
@@ -593,6 +617,7 @@ static UPLOAD_COMPLETE_HEADER_CONTENT_LENGTH: ParamRule = ParamRule {
     allowed: &[],
     status: 400,
     code: ErrorCode::Unsupported,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 impl UploadCompleteParams {
@@ -618,11 +643,13 @@ impl UploadCompleteParams {
             query_first(query, "digest").ok_or_else(|| UPLOAD_COMPLETE_QUERY_DIGEST.missing())?,
         )?;
         let content_range = meta
-            .header("content-range")
+            .header_param("content-range")
+            .as_deref()
             .map(|raw| UPLOAD_COMPLETE_HEADER_CONTENT_RANGE.text(raw))
             .transpose()?;
         let content_length = meta
-            .header("content-length")
+            .header_param("content-length")
+            .as_deref()
             .map(|raw| UPLOAD_COMPLETE_HEADER_CONTENT_LENGTH.integer::<u64>(raw))
             .transpose()?;
         let content_type = check_content_type(meta, &["application/octet-stream"])?;
@@ -646,8 +673,9 @@ static UPLOAD_CHUNK_PATH_NAME: ParamRule = ParamRule {
     minimum: None,
     maximum: None,
     allowed: &[],
-    status: 404,
+    status: 400,
     code: ErrorCode::NameInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static UPLOAD_CHUNK_PATH_SESSION_ID: ParamRule = ParamRule {
@@ -660,11 +688,12 @@ static UPLOAD_CHUNK_PATH_SESSION_ID: ParamRule = ParamRule {
     allowed: &[],
     status: 404,
     code: ErrorCode::BlobUploadUnknown,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static UPLOAD_CHUNK_HEADER_CONTENT_RANGE: ParamRule = ParamRule {
     name: "Content-Range",
-    pattern: Some("^\\d+-\\d+$"),
+    pattern: Some("^[0-9]+-[0-9]+$"),
     min_length: None,
     max_length: None,
     minimum: None,
@@ -672,6 +701,7 @@ static UPLOAD_CHUNK_HEADER_CONTENT_RANGE: ParamRule = ParamRule {
     allowed: &[],
     status: 416,
     code: ErrorCode::BlobUploadInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static UPLOAD_CHUNK_HEADER_CONTENT_LENGTH: ParamRule = ParamRule {
@@ -684,6 +714,7 @@ static UPLOAD_CHUNK_HEADER_CONTENT_LENGTH: ParamRule = ParamRule {
     allowed: &[],
     status: 400,
     code: ErrorCode::Unsupported,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 impl UploadChunkParams {
@@ -706,11 +737,13 @@ impl UploadChunkParams {
                 .ok_or_else(|| UPLOAD_CHUNK_PATH_SESSION_ID.missing())?,
         )?;
         let content_range = meta
-            .header("content-range")
+            .header_param("content-range")
+            .as_deref()
             .map(|raw| UPLOAD_CHUNK_HEADER_CONTENT_RANGE.text(raw))
             .transpose()?;
         let content_length = meta
-            .header("content-length")
+            .header_param("content-length")
+            .as_deref()
             .map(|raw| UPLOAD_CHUNK_HEADER_CONTENT_LENGTH.integer::<u64>(raw))
             .transpose()?;
         let content_type = check_content_type(meta, &["application/octet-stream"])?;
@@ -733,8 +766,9 @@ static UPLOAD_CANCEL_PATH_NAME: ParamRule = ParamRule {
     minimum: None,
     maximum: None,
     allowed: &[],
-    status: 404,
+    status: 400,
     code: ErrorCode::NameInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static UPLOAD_CANCEL_PATH_SESSION_ID: ParamRule = ParamRule {
@@ -747,6 +781,7 @@ static UPLOAD_CANCEL_PATH_SESSION_ID: ParamRule = ParamRule {
     allowed: &[],
     status: 404,
     code: ErrorCode::BlobUploadUnknown,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 impl UploadCancelParams {
@@ -780,8 +815,9 @@ static MANIFEST_GET_PATH_NAME: ParamRule = ParamRule {
     minimum: None,
     maximum: None,
     allowed: &[],
-    status: 404,
+    status: 400,
     code: ErrorCode::NameInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static MANIFEST_GET_PATH_REFERENCE: ParamRule = ParamRule {
@@ -796,6 +832,7 @@ static MANIFEST_GET_PATH_REFERENCE: ParamRule = ParamRule {
     allowed: &[],
     status: 400,
     code: ErrorCode::ManifestInvalid,
+    digest_code: Some(ErrorCode::DigestInvalid),
     compiled: OnceLock::new(),
 };
 impl ManifestGetParams {
@@ -829,8 +866,9 @@ static MANIFEST_HEAD_PATH_NAME: ParamRule = ParamRule {
     minimum: None,
     maximum: None,
     allowed: &[],
-    status: 404,
+    status: 400,
     code: ErrorCode::NameInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static MANIFEST_HEAD_PATH_REFERENCE: ParamRule = ParamRule {
@@ -845,6 +883,7 @@ static MANIFEST_HEAD_PATH_REFERENCE: ParamRule = ParamRule {
     allowed: &[],
     status: 400,
     code: ErrorCode::ManifestInvalid,
+    digest_code: Some(ErrorCode::DigestInvalid),
     compiled: OnceLock::new(),
 };
 impl ManifestHeadParams {
@@ -878,8 +917,9 @@ static MANIFEST_PUT_PATH_NAME: ParamRule = ParamRule {
     minimum: None,
     maximum: None,
     allowed: &[],
-    status: 404,
+    status: 400,
     code: ErrorCode::NameInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static MANIFEST_PUT_PATH_REFERENCE: ParamRule = ParamRule {
@@ -894,6 +934,7 @@ static MANIFEST_PUT_PATH_REFERENCE: ParamRule = ParamRule {
     allowed: &[],
     status: 400,
     code: ErrorCode::ManifestInvalid,
+    digest_code: Some(ErrorCode::DigestInvalid),
     compiled: OnceLock::new(),
 };
 static MANIFEST_PUT_QUERY_TAG: ParamRule = ParamRule {
@@ -906,6 +947,7 @@ static MANIFEST_PUT_QUERY_TAG: ParamRule = ParamRule {
     allowed: &[],
     status: 400,
     code: ErrorCode::Unsupported,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 impl ManifestPutParams {
@@ -962,8 +1004,9 @@ static MANIFEST_DELETE_PATH_NAME: ParamRule = ParamRule {
     minimum: None,
     maximum: None,
     allowed: &[],
-    status: 404,
+    status: 400,
     code: ErrorCode::NameInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static MANIFEST_DELETE_PATH_REFERENCE: ParamRule = ParamRule {
@@ -978,6 +1021,7 @@ static MANIFEST_DELETE_PATH_REFERENCE: ParamRule = ParamRule {
     allowed: &[],
     status: 400,
     code: ErrorCode::ManifestInvalid,
+    digest_code: Some(ErrorCode::DigestInvalid),
     compiled: OnceLock::new(),
 };
 impl ManifestDeleteParams {
@@ -1011,8 +1055,9 @@ static TAG_LIST_PATH_NAME: ParamRule = ParamRule {
     minimum: None,
     maximum: None,
     allowed: &[],
-    status: 404,
+    status: 400,
     code: ErrorCode::NameInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static TAG_LIST_QUERY_N: ParamRule = ParamRule {
@@ -1025,6 +1070,7 @@ static TAG_LIST_QUERY_N: ParamRule = ParamRule {
     allowed: &[],
     status: 400,
     code: ErrorCode::Unsupported,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static TAG_LIST_QUERY_LAST: ParamRule = ParamRule {
@@ -1037,6 +1083,7 @@ static TAG_LIST_QUERY_LAST: ParamRule = ParamRule {
     allowed: &[],
     status: 400,
     code: ErrorCode::Unsupported,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 impl TagListParams {
@@ -1071,8 +1118,9 @@ static REFERRER_LIST_PATH_NAME: ParamRule = ParamRule {
     minimum: None,
     maximum: None,
     allowed: &[],
-    status: 404,
+    status: 400,
     code: ErrorCode::NameInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static REFERRER_LIST_PATH_DIGEST: ParamRule = ParamRule {
@@ -1085,6 +1133,7 @@ static REFERRER_LIST_PATH_DIGEST: ParamRule = ParamRule {
     allowed: &[],
     status: 400,
     code: ErrorCode::DigestInvalid,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 static REFERRER_LIST_QUERY_ARTIFACT_TYPE: ParamRule = ParamRule {
@@ -1099,6 +1148,7 @@ static REFERRER_LIST_QUERY_ARTIFACT_TYPE: ParamRule = ParamRule {
     allowed: &[],
     status: 400,
     code: ErrorCode::Unsupported,
+    digest_code: None,
     compiled: OnceLock::new(),
 };
 impl ReferrerListParams {

@@ -108,7 +108,7 @@ async fn malformed_digest_in_path_is_400_digest_invalid() {
 }
 
 #[tokio::test]
-async fn invalid_name_is_404_name_invalid() {
+async fn invalid_name_is_400_name_invalid() {
     let registry = MemoryRegistry::default();
     let answer = send(
         &registry,
@@ -118,12 +118,12 @@ async fn invalid_name_is_404_name_invalid() {
         Body::empty(),
     )
     .await;
-    answer.assert_error(StatusCode::NOT_FOUND, "NAME_INVALID");
+    answer.assert_error(StatusCode::BAD_REQUEST, "NAME_INVALID");
     assert_eq!(answer.json()["errors"][0]["detail"]["name"], "UPPER");
 }
 
 #[tokio::test]
-async fn percent_encoded_slash_is_404_name_invalid() {
+async fn percent_encoded_slash_is_400_name_invalid() {
     let registry = MemoryRegistry::default();
     let answer = send(
         &registry,
@@ -133,7 +133,58 @@ async fn percent_encoded_slash_is_404_name_invalid() {
         Body::empty(),
     )
     .await;
-    answer.assert_error(StatusCode::NOT_FOUND, "NAME_INVALID");
+    answer.assert_error(StatusCode::BAD_REQUEST, "NAME_INVALID");
+}
+
+#[tokio::test]
+async fn malformed_reference_is_manifest_invalid_unless_it_looks_like_a_digest() {
+    let registry = MemoryRegistry::default();
+    let tag = send(
+        &registry,
+        Method::GET,
+        "/v2/a/manifests/-tag",
+        &[],
+        Body::empty(),
+    )
+    .await;
+    tag.assert_error(StatusCode::BAD_REQUEST, "MANIFEST_INVALID");
+    let digest = send(
+        &registry,
+        Method::GET,
+        "/v2/a/manifests/sha256:",
+        &[],
+        Body::empty(),
+    )
+    .await;
+    digest.assert_error(StatusCode::BAD_REQUEST, "DIGEST_INVALID");
+}
+
+#[tokio::test]
+async fn non_ascii_digits_in_a_header_are_rejected_not_ignored() {
+    let registry = MemoryRegistry::default();
+    let start = send(
+        &registry,
+        Method::POST,
+        "/v2/a/blobs/uploads/",
+        &[],
+        Body::empty(),
+    )
+    .await;
+    let location = start.header("location").expect("location").to_string();
+    // Arabic-Indic digits: `\d` in the `regex` crate would take them, JSON Schema's does not;
+    // and a header that is not ASCII must not pass as absent.
+    let range = http::HeaderValue::from_bytes("\u{0660}-\u{0664}".as_bytes()).expect("obs-text");
+    let request = Request::builder()
+        .method(Method::PATCH)
+        .uri(&location)
+        .header("content-range", range)
+        .body(Body::from(Bytes::from_static(b"hello")))
+        .expect("request");
+    let response = dispatch(&registry, request, None).await;
+    assert_eq!(response.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    let body = read_body(response.into_body()).await.expect("body");
+    let body: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(body["errors"][0]["code"], "BLOB_UPLOAD_INVALID");
 }
 
 #[tokio::test]

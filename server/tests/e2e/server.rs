@@ -236,7 +236,7 @@ async fn server_answers_router_edge_cases_in_the_envelope() {
         .send()
         .await
         .expect("GET encoded");
-    assert_eq!(encoded.status(), StatusCode::NOT_FOUND);
+    assert_eq!(encoded.status(), StatusCode::BAD_REQUEST);
     let envelope: serde_json::Value = encoded.json().await.expect("envelope");
     assert_eq!(envelope["errors"][0]["code"], "NAME_INVALID");
 
@@ -246,7 +246,7 @@ async fn server_answers_router_edge_cases_in_the_envelope() {
         .send()
         .await
         .expect("GET doubled");
-    assert_eq!(doubled.status(), StatusCode::NOT_FOUND);
+    assert_eq!(doubled.status(), StatusCode::BAD_REQUEST);
     let envelope: serde_json::Value = doubled.json().await.expect("envelope");
     assert_eq!(envelope["errors"][0]["code"], "NAME_INVALID");
 
