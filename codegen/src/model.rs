@@ -108,6 +108,9 @@ pub struct Response {
     /// Declared media types; empty for a response without body.
     pub media_types: Vec<String>,
     pub binary: bool,
+    /// A body-less HEAD answer whose `media_types` are the GET's on the same path and
+    /// status: HEAD answers like GET without the body, `Content-Type` included.
+    pub head_of_get: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -147,7 +150,34 @@ impl ApiModel {
                 );
             }
         }
+        mirror_get_media_types(&mut operations);
         Ok(Self { operations })
+    }
+}
+
+/// Gives body-less HEAD responses the media types of the GET on the same path and status,
+/// so their `Content-Type` can be sent (RFC 9110: HEAD answers with GET's headers).
+fn mirror_get_media_types(operations: &mut [Operation]) {
+    let gets: Vec<(String, u16, Vec<String>, bool)> = operations
+        .iter()
+        .filter(|op| op.method == "GET")
+        .flat_map(|op| {
+            op.responses
+                .iter()
+                .map(|r| (op.path.clone(), r.status, r.media_types.clone(), r.binary))
+        })
+        .collect();
+    for op in operations.iter_mut().filter(|op| op.method == "HEAD") {
+        for response in op.responses.iter_mut().filter(|r| r.media_types.is_empty()) {
+            let get = gets.iter().find(|(path, status, media, _)| {
+                *path == op.path && *status == response.status && !media.is_empty()
+            });
+            if let Some((_, _, media_types, binary)) = get {
+                response.media_types = media_types.clone();
+                response.binary = *binary;
+                response.head_of_get = true;
+            }
+        }
     }
 }
 
@@ -431,6 +461,7 @@ impl<'a> Resolver<'a> {
             headers,
             media_types,
             binary,
+            head_of_get: false,
         })
     }
 

@@ -334,7 +334,9 @@ fn response_enum(out: &mut String, op: &Operation) -> Result<()> {
                     response.media_types.join(", ")
                 ));
             }
-            fields.push("body: ResponseBody".to_string());
+            if !response.head_of_get {
+                fields.push("body: ResponseBody".to_string());
+            }
         }
         if fields.is_empty() {
             let _ = writeln!(out, "{variant},");
@@ -356,16 +358,17 @@ fn response_enum(out: &mut String, op: &Operation) -> Result<()> {
     for response in &successes {
         let variant = status_variant(response.status);
         let headers = typed_headers(response);
-        let has_body = !response.media_types.is_empty();
+        let typed = !response.media_types.is_empty();
+        let has_body = typed && !response.head_of_get;
         let picks = variant_picks_content_type(response);
         let mut pattern = Vec::new();
         if !headers.is_empty() {
             pattern.push("headers");
         }
+        if typed && picks {
+            pattern.push("content_type");
+        }
         if has_body {
-            if picks {
-                pattern.push("content_type");
-            }
             pattern.push("body");
         }
         if pattern.is_empty() {
@@ -401,7 +404,7 @@ fn response_enum(out: &mut String, op: &Operation) -> Result<()> {
                 "for value in headers.{field} {{ builder = builder.header({wire:?}, value); }}"
             );
         }
-        let content_type = if !has_body {
+        let content_type = if !typed {
             "None".to_string()
         } else if picks {
             "Some(&content_type)".to_string()

@@ -125,3 +125,25 @@ fn a_pattern_the_regex_crate_cannot_compile_fails_generation() {
     let err = server::generate_from_model(&model).expect_err("must fail");
     assert!(err.to_string().contains("cannot compile"), "{err}");
 }
+
+#[test]
+fn head_takes_the_media_types_of_get_without_a_body() {
+    let model = sample_model();
+    let head = model
+        .operations
+        .iter()
+        .find(|op| op.id == "blob_head")
+        .expect("blob_head");
+    let ok = head
+        .responses
+        .iter()
+        .find(|r| r.status == 200)
+        .expect("200");
+    assert!(ok.head_of_get);
+    assert_eq!(ok.media_types, ["application/octet-stream"]);
+    let source = generated("operations.rs");
+    assert!(
+        source.contains("Ok { headers: BlobHeadOkHeaders },"),
+        "no body field on HEAD"
+    );
+}

@@ -337,7 +337,7 @@ impl BlobHeadResponse {
                     .header_opt("docker-content-digest", headers.docker_content_digest)
                     .header_opt("content-length", headers.content_length)
                     .header_opt("accept-ranges", headers.accept_ranges);
-                builder.body(None, ResponseBody::Empty)
+                builder.body(Some("application/octet-stream"), ResponseBody::Empty)
             }
             Self::TemporaryRedirect { headers } => {
                 let builder = ResponseBuilder::new(307).header_opt("location", headers.location);
@@ -714,18 +714,25 @@ pub struct ManifestHeadOkHeaders {
 #[derive(Debug)]
 pub enum ManifestHeadResponse {
     /// 200: The manifest exists.
-    Ok { headers: ManifestHeadOkHeaders },
+    Ok {
+        headers: ManifestHeadOkHeaders,
+        /// One of: application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v1+prettyjws, application/vnd.docker.distribution.manifest.v1+json
+        content_type: String,
+    },
 }
 
 impl ManifestHeadResponse {
     /// The HTTP answer, headers and body as declared.
     pub fn into_response(self) -> Result<Response<Body>, ApiError> {
         match self {
-            Self::Ok { headers } => {
+            Self::Ok {
+                headers,
+                content_type,
+            } => {
                 let builder = ResponseBuilder::new(200)
                     .header_opt("docker-content-digest", headers.docker_content_digest)
                     .header_opt("content-length", headers.content_length);
-                builder.body(None, ResponseBody::Empty)
+                builder.body(Some(&content_type), ResponseBody::Empty)
             }
         }
     }

@@ -449,6 +449,10 @@ async fn head_blob_declares_length_without_body() {
     .await;
     assert_eq!(head.status, StatusCode::OK);
     assert_eq!(head.header("content-length"), Some("3"));
+    assert_eq!(
+        head.header("content-type"),
+        Some("application/octet-stream")
+    );
     assert_eq!(head.header("docker-content-digest"), Some(digest.as_str()));
     assert!(head.body.is_empty());
 }

@@ -393,8 +393,9 @@ impl RegistryApi for MemoryRegistry {
         _meta: &RequestMeta,
         params: ManifestHeadParams,
     ) -> Result<ManifestHeadResponse, ApiError> {
-        let (digest, _, bytes) = self.resolve(&params.name, &params.reference)?;
+        let (digest, media_type, bytes) = self.resolve(&params.name, &params.reference)?;
         Ok(ManifestHeadResponse::Ok {
+            content_type: media_type,
             headers: ManifestHeadOkHeaders {
                 docker_content_digest: Some(digest),
                 content_length: Some(bytes.len() as u64),

@@ -175,6 +175,8 @@ async fn push_and_pull_over_http() {
         .await
         .expect("HEAD");
     assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(head.headers()["content-type"], DOCKER_MANIFEST);
+    assert_eq!(head.headers()["docker-content-digest"], digest.as_str());
     assert_eq!(
         head.headers()["content-length"],
         body.len().to_string().as_str()
