@@ -666,8 +666,17 @@ fn routes_rs(model: &ApiModel) -> Result<String> {
          pub struct Route {\npub operation: Operation,\n/// The path template that matched.\npub template: &'static str,\n\
          pub vars: Vec<(&'static str, String)>,\n}\n\n\
          impl Route {\n/// The path variable `name`.\npub fn var(&self, name: &str) -> Option<&str> {\n\
-         self.vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())\n}\n}\n\n",
+         self.vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())\n}\n",
     );
+    if let Some((_, first)) = multi.first() {
+        let _ = writeln!(
+            out,
+            "\n/// The repository name (the multi-segment `{0}`), for paths that have one: what\n\
+             /// authorisation scopes are about.\npub fn repository(&self) -> Option<&str> {{\nself.var({0:?})\n}}",
+            first.name
+        );
+    }
+    out.push_str("}\n\n");
     let name_check = if multi.is_empty() {
         "|_: &str| true"
     } else {

@@ -140,6 +140,12 @@ impl Route {
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// The repository name (the multi-segment `name`), for paths that have one: what
+    /// authorisation scopes are about.
+    pub fn repository(&self) -> Option<&str> {
+        self.var("name")
+    }
 }
 
 /// Matches a request line to an operation, from the right of the path (see

@@ -233,3 +233,11 @@ fn every_operation_of_the_spec_is_routable() {
         assert_eq!(ok(method, &path).0, op, "{} {path}", op.method());
     }
 }
+
+#[test]
+fn repository_is_the_multi_segment_name_when_there_is_one() {
+    let upload = route(&Method::POST, "/v2/a/b/blobs/uploads/").expect("routes");
+    assert_eq!(upload.repository(), Some("a/b"));
+    let catalog = route(&Method::GET, "/v2/_catalog").expect("routes");
+    assert_eq!(catalog.repository(), None);
+}
