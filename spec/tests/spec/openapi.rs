@@ -263,6 +263,16 @@ fn parameter_schemas_are_component_references_with_the_contract_grammar() {
         assert_eq!(schemas[schema]["pattern"], json!(pattern), "{schema}");
     }
     assert_eq!(schemas["RepositoryName"]["maxLength"], json!(255));
+    // A reference is exactly a tag or a digest.
+    let inner = |p: &'static str| p.trim_start_matches('^').trim_end_matches('$');
+    assert_eq!(
+        schemas["Reference"]["pattern"],
+        json!(format!(
+            "^({}|{})$",
+            inner(contract[1].1),
+            inner(contract[2].1)
+        ))
+    );
     // Code generators make one type per inline schema, so named parameters refer to
     // shared component schemas.
     for (param, schema) in [
