@@ -507,6 +507,18 @@ impl ParamRule {
         }
     }
 
+    /// `value` checked, then parsed into a grammar type (which may be stricter than the
+    /// spec's pattern, e.g. a sha256 digest's length); its error message is passed on.
+    pub fn parse<T>(&self, value: &str) -> Result<T, ApiError>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        let text = self.text(value)?;
+        text.parse::<T>()
+            .map_err(|err| self.reject(Some(value), format!("invalid {}: {err}", self.name)))
+    }
+
     /// `value` as an integer within the declared bounds.
     pub fn integer<T: TryFrom<i64>>(&self, value: &str) -> Result<T, ApiError> {
         let number = value
