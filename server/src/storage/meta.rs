@@ -1,0 +1,439 @@
+//! Repository metadata in redb, an embedded ACID key-value store (pure Rust, maintained).
+//!
+//! Why redb rather than files: a manifest put touches the manifest record, several tags and
+//! a referrer entry, and all of it must appear together or not at all, even after `kill -9`
+//! or power loss. redb gives copy-on-write transactions committed with fsync, ordered keys
+//! (tag and catalog pagination become range scans) and crash recovery, which hand-rolled
+//! files would have to reimplement. The memory backend runs the same code on redb's
+//! in-memory backend, so both share one implementation of the metadata rules.
+//!
+//! Layout: tables keyed by `repo \0 ...` strings (`\0` cannot occur in names, tags or
+//! digests, and sorts before every allowed character, so a repository's keys form one
+//! contiguous, lexically ordered range).
+
+use std::ops::Bound;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use quayside_spec::grammar::{Digest, RepoName, Tag};
+use redb::{Database, ReadableTable, TableDefinition};
+
+use super::{ManifestRecord, MetadataStore, Page};
+use crate::error::{Error, Result};
+
+type Table = TableDefinition<'static, &'static str, &'static [u8]>;
+
+/// repo -> ()
+const REPOS: Table = TableDefinition::new("repositories");
+/// repo \0 digest -> ()
+const LINKS: Table = TableDefinition::new("blob_links");
+/// repo \0 digest -> ManifestRecord as JSON
+const MANIFESTS: Table = TableDefinition::new("manifests");
+/// repo \0 tag -> digest
+const TAGS: Table = TableDefinition::new("tags");
+/// repo \0 subject \0 referrer digest -> ()
+const REFERRERS: Table = TableDefinition::new("referrers");
+
+/// Metadata in one redb database (a file, or memory).
+#[derive(Clone)]
+pub struct RedbMetadataStore {
+    db: Arc<Database>,
+}
+
+impl std::fmt::Debug for RedbMetadataStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbMetadataStore").finish_non_exhaustive()
+    }
+}
+
+fn db_err<E: Into<redb::Error>>(context: &'static str) -> impl Fn(E) -> Error {
+    move |e| Error::internal(context, e.into())
+}
+
+fn key(repo: &RepoName, rest: &str) -> String {
+    format!("{repo}\0{rest}")
+}
+
+/// The half-open key range of everything under `prefix \0`.
+fn prefix_range(prefix: &str) -> (String, String) {
+    (format!("{prefix}\0"), format!("{prefix}\u{1}"))
+}
+
+fn parse_record(bytes: &[u8]) -> Result<ManifestRecord> {
+    serde_json::from_slice(bytes).map_err(|e| Error::internal("decoding a manifest record", e))
+}
+
+impl RedbMetadataStore {
+    /// Opens or creates the database file (recovering it after a crash if needed).
+    pub async fn open(path: PathBuf) -> Result<RedbMetadataStore> {
+        let db = tokio::task::spawn_blocking(move || Database::create(path))
+            .await
+            .map_err(|e| Error::internal("opening the metadata database", e))?
+            .map_err(db_err("opening the metadata database"))?;
+        Self::init(db)
+    }
+
+    /// A database that lives in memory only.
+    pub fn in_memory() -> Result<RedbMetadataStore> {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(db_err("creating the in-memory metadata database"))?;
+        Self::init(db)
+    }
+
+    /// Creates every table up front so readers never meet a missing one.
+    fn init(db: Database) -> Result<RedbMetadataStore> {
+        let tx = db.begin_write().map_err(db_err("initialising metadata"))?;
+        for t in [REPOS, LINKS, MANIFESTS, TAGS, REFERRERS] {
+            tx.open_table(t).map_err(db_err("initialising metadata"))?;
+        }
+        tx.commit().map_err(db_err("initialising metadata"))?;
+        Ok(RedbMetadataStore { db: Arc::new(db) })
+    }
+
+    /// Runs a (blocking) redb transaction off the async executor.
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(|e| Error::internal("running a metadata transaction", e))?
+    }
+
+    fn get(db: &Database, table: Table, k: &str) -> Result<Option<Vec<u8>>> {
+        let tx = db.begin_read().map_err(db_err("reading metadata"))?;
+        let t = tx.open_table(table).map_err(db_err("reading metadata"))?;
+        let v = t.get(k).map_err(db_err("reading metadata"))?;
+        Ok(v.map(|g| g.value().to_vec()))
+    }
+
+    /// Up to `n` (+1 to learn whether more follow) keys under `prefix`, after `last`,
+    /// with the prefix stripped.
+    fn page(
+        db: &Database,
+        table: Table,
+        prefix: Option<&str>,
+        last: Option<&str>,
+        n: Option<usize>,
+    ) -> Result<Page<(String, Vec<u8>)>> {
+        let ctx = "listing metadata";
+        let tx = db.begin_read().map_err(db_err(ctx))?;
+        let t = tx.open_table(table).map_err(db_err(ctx))?;
+        let (lo, hi) = match prefix {
+            Some(p) => prefix_range(p),
+            None => (String::new(), String::new()),
+        };
+        let start = match last {
+            Some(l) => Bound::Excluded(format!("{lo}{l}")),
+            None => Bound::Included(lo.clone()),
+        };
+        let end = match prefix {
+            Some(_) => Bound::Excluded(hi),
+            None => Bound::Unbounded,
+        };
+        let bounds = (
+            start.as_ref().map(String::as_str),
+            end.as_ref().map(String::as_str),
+        );
+        let mut items = Vec::new();
+        let mut more = false;
+        for entry in t.range::<&str>(bounds).map_err(db_err(ctx))? {
+            let (k, v) = entry.map_err(db_err(ctx))?;
+            if n.is_some_and(|n| items.len() >= n) {
+                more = true;
+                break;
+            }
+            items.push((k.value()[lo.len()..].to_owned(), v.value().to_vec()));
+        }
+        Ok(Page { items, more })
+    }
+}
+
+#[async_trait]
+impl MetadataStore for RedbMetadataStore {
+    async fn repository_exists(&self, repo: &RepoName) -> Result<bool> {
+        let k = repo.to_string();
+        self.run(move |db| Ok(Self::get(db, REPOS, &k)?.is_some()))
+            .await
+    }
+
+    async fn link_blob(&self, repo: &RepoName, digest: &Digest) -> Result<()> {
+        let (r, k) = (repo.to_string(), key(repo, digest.as_str()));
+        self.run(move |db| {
+            let ctx = "linking a blob";
+            let tx = db.begin_write().map_err(db_err(ctx))?;
+            {
+                let mut repos = tx.open_table(REPOS).map_err(db_err(ctx))?;
+                repos.insert(r.as_str(), &[][..]).map_err(db_err(ctx))?;
+                let mut links = tx.open_table(LINKS).map_err(db_err(ctx))?;
+                links.insert(k.as_str(), &[][..]).map_err(db_err(ctx))?;
+            }
+            tx.commit().map_err(db_err(ctx))
+        })
+        .await
+    }
+
+    async fn is_linked(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
+        let k = key(repo, digest.as_str());
+        self.run(move |db| Ok(Self::get(db, LINKS, &k)?.is_some()))
+            .await
+    }
+
+    async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
+        let k = key(repo, digest.as_str());
+        self.run(move |db| {
+            let ctx = "unlinking a blob";
+            let tx = db.begin_write().map_err(db_err(ctx))?;
+            let was = {
+                let mut links = tx.open_table(LINKS).map_err(db_err(ctx))?;
+                let removed = links.remove(k.as_str()).map_err(db_err(ctx))?;
+                removed.is_some()
+            };
+            tx.commit().map_err(db_err(ctx))?;
+            Ok(was)
+        })
+        .await
+    }
+
+    async fn put_manifest(
+        &self,
+        repo: &RepoName,
+        record: &ManifestRecord,
+        tags: &[Tag],
+    ) -> Result<()> {
+        let repo = repo.clone();
+        let record = record.clone();
+        let tags = tags.to_vec();
+        let json = serde_json::to_vec(&record)
+            .map_err(|e| Error::internal("encoding a manifest record", e))?;
+        self.run(move |db| {
+            let ctx = "storing a manifest";
+            let tx = db.begin_write().map_err(db_err(ctx))?;
+            {
+                let mut repos = tx.open_table(REPOS).map_err(db_err(ctx))?;
+                repos.insert(repo.as_str(), &[][..]).map_err(db_err(ctx))?;
+                let mut manifests = tx.open_table(MANIFESTS).map_err(db_err(ctx))?;
+                let mk = key(&repo, record.digest.as_str());
+                manifests
+                    .insert(mk.as_str(), json.as_slice())
+                    .map_err(db_err(ctx))?;
+                let mut tag_table = tx.open_table(TAGS).map_err(db_err(ctx))?;
+                for tag in &tags {
+                    let tk = key(&repo, tag.as_str());
+                    tag_table
+                        .insert(tk.as_str(), record.digest.as_str().as_bytes())
+                        .map_err(db_err(ctx))?;
+                }
+                if let Some(subject) = &record.subject {
+                    let mut refs = tx.open_table(REFERRERS).map_err(db_err(ctx))?;
+                    let rk = format!("{repo}\0{subject}\0{}", record.digest);
+                    refs.insert(rk.as_str(), &[][..]).map_err(db_err(ctx))?;
+                }
+            }
+            tx.commit().map_err(db_err(ctx))
+        })
+        .await
+    }
+
+    async fn get_manifest(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<Option<ManifestRecord>> {
+        let k = key(repo, digest.as_str());
+        self.run(move |db| {
+            Self::get(db, MANIFESTS, &k)?
+                .map(|v| parse_record(&v))
+                .transpose()
+        })
+        .await
+    }
+
+    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Vec<Tag>> {
+        let repo = repo.clone();
+        let digest = digest.clone();
+        self.run(move |db| {
+            let ctx = "deleting a manifest";
+            let tx = db.begin_write().map_err(db_err(ctx))?;
+            let removed_tags = {
+                let mut manifests = tx.open_table(MANIFESTS).map_err(db_err(ctx))?;
+                let mk = key(&repo, digest.as_str());
+                let record = match manifests.remove(mk.as_str()).map_err(db_err(ctx))? {
+                    Some(v) => parse_record(v.value())?,
+                    None => {
+                        return Err(Error::ManifestUnknown {
+                            repository: repo.clone(),
+                            reference: digest.to_string(),
+                        })
+                    }
+                };
+                if let Some(subject) = &record.subject {
+                    let mut refs = tx.open_table(REFERRERS).map_err(db_err(ctx))?;
+                    let rk = format!("{repo}\0{subject}\0{digest}");
+                    refs.remove(rk.as_str()).map_err(db_err(ctx))?;
+                }
+                let mut tags = tx.open_table(TAGS).map_err(db_err(ctx))?;
+                let (lo, hi) = prefix_range(repo.as_str());
+                let mut doomed = Vec::new();
+                for entry in tags
+                    .range::<&str>(lo.as_str()..hi.as_str())
+                    .map_err(db_err(ctx))?
+                {
+                    let (k, v) = entry.map_err(db_err(ctx))?;
+                    if v.value() == digest.as_str().as_bytes() {
+                        doomed.push(k.value().to_owned());
+                    }
+                }
+                let mut removed = Vec::new();
+                for k in doomed {
+                    tags.remove(k.as_str()).map_err(db_err(ctx))?;
+                    removed.push(k[lo.len()..].parse::<Tag>()?);
+                }
+                removed
+            };
+            tx.commit().map_err(db_err(ctx))?;
+            Ok(removed_tags)
+        })
+        .await
+    }
+
+    async fn resolve_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Option<Digest>> {
+        let k = key(repo, tag.as_str());
+        self.run(move |db| {
+            Self::get(db, TAGS, &k)?
+                .map(|v| {
+                    String::from_utf8(v)
+                        .map_err(|e| Error::internal("decoding a tag", e))?
+                        .parse::<Digest>()
+                        .map_err(Error::from)
+                })
+                .transpose()
+        })
+        .await
+    }
+
+    async fn put_tag(&self, repo: &RepoName, tag: &Tag, digest: &Digest) -> Result<()> {
+        let repo = repo.clone();
+        let tag = tag.clone();
+        let digest = digest.clone();
+        self.run(move |db| {
+            let ctx = "tagging a manifest";
+            let tx = db.begin_write().map_err(db_err(ctx))?;
+            {
+                let manifests = tx.open_table(MANIFESTS).map_err(db_err(ctx))?;
+                let mk = key(&repo, digest.as_str());
+                if manifests.get(mk.as_str()).map_err(db_err(ctx))?.is_none() {
+                    return Err(Error::ManifestUnknown {
+                        repository: repo.clone(),
+                        reference: digest.to_string(),
+                    });
+                }
+                let mut tags = tx.open_table(TAGS).map_err(db_err(ctx))?;
+                let tk = key(&repo, tag.as_str());
+                tags.insert(tk.as_str(), digest.as_str().as_bytes())
+                    .map_err(db_err(ctx))?;
+            }
+            tx.commit().map_err(db_err(ctx))
+        })
+        .await
+    }
+
+    async fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<()> {
+        let repo = repo.clone();
+        let tag = tag.clone();
+        self.run(move |db| {
+            let ctx = "deleting a tag";
+            let tx = db.begin_write().map_err(db_err(ctx))?;
+            let existed = {
+                let mut tags = tx.open_table(TAGS).map_err(db_err(ctx))?;
+                let tk = key(&repo, tag.as_str());
+                let removed = tags.remove(tk.as_str()).map_err(db_err(ctx))?;
+                removed.is_some()
+            };
+            if !existed {
+                return Err(Error::ManifestUnknown {
+                    repository: repo,
+                    reference: tag.to_string(),
+                });
+            }
+            tx.commit().map_err(db_err(ctx))
+        })
+        .await
+    }
+
+    async fn list_tags(
+        &self,
+        repo: &RepoName,
+        last: Option<&Tag>,
+        n: Option<usize>,
+    ) -> Result<Page<Tag>> {
+        let repo = repo.clone();
+        let last = last.map(|t| t.to_string());
+        self.run(move |db| {
+            if Self::get(db, REPOS, repo.as_str())?.is_none() {
+                return Err(Error::NameUnknown { repository: repo });
+            }
+            let page = Self::page(db, TAGS, Some(repo.as_str()), last.as_deref(), n)?;
+            let items = page
+                .items
+                .into_iter()
+                .map(|(t, _)| t.parse::<Tag>().map_err(Error::from))
+                .collect::<Result<_>>()?;
+            Ok(Page {
+                items,
+                more: page.more,
+            })
+        })
+        .await
+    }
+
+    async fn list_referrers(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<ManifestRecord>> {
+        let prefix = key(repo, subject.as_str());
+        let repo = repo.clone();
+        let filter = artifact_type.map(str::to_owned);
+        self.run(move |db| {
+            let page = Self::page(db, REFERRERS, Some(&prefix), None, None)?;
+            let mut out = Vec::new();
+            for (digest, _) in page.items {
+                let Some(raw) = Self::get(db, MANIFESTS, &key(&repo, &digest))? else {
+                    continue;
+                };
+                let record = parse_record(&raw)?;
+                if filter.is_none() || record.artifact_type.as_deref() == filter.as_deref() {
+                    out.push(record);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn list_repositories(
+        &self,
+        last: Option<&RepoName>,
+        n: Option<usize>,
+    ) -> Result<Page<RepoName>> {
+        let last = last.map(|r| r.to_string());
+        self.run(move |db| {
+            let page = Self::page(db, REPOS, None, last.as_deref(), n)?;
+            let items = page
+                .items
+                .into_iter()
+                .map(|(r, _)| r.parse::<RepoName>().map_err(Error::from))
+                .collect::<Result<_>>()?;
+            Ok(Page {
+                items,
+                more: page.more,
+            })
+        })
+        .await
+    }
+}
