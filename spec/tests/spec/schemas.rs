@@ -667,6 +667,23 @@ fn strict_json_rejects_trailing_commas_and_non_utf8_with_their_position() {
 }
 
 #[test]
+fn strict_json_rejects_comments_and_a_byte_order_mark() {
+    let manifest = minimal_manifest().to_string();
+    assert_eq!(validate(MANIFEST, manifest.as_bytes()), Ok(()));
+    for bad in [
+        format!("\u{feff}{manifest}"),
+        format!("// a comment\n{manifest}"),
+        format!("{manifest} {{}}"),
+    ] {
+        let result = validate(MANIFEST, bad.as_bytes());
+        assert!(
+            matches!(&result, Err(ValidateError::Invalid(found)) if found.len() == 1 && found[0].message.starts_with("not JSON: ")),
+            "{bad:?}: {result:?}"
+        );
+    }
+}
+
+#[test]
 fn duplicate_keys_are_accepted_with_the_last_value() {
     let doc = br#"{"schemaVersion": 1, "schemaVersion": 2, "config": {"mediaType": "a/b", "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "size": 2}, "layers": []}"#;
     assert_eq!(validate(MANIFEST, doc), Ok(()));
