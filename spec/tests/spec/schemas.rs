@@ -755,6 +755,9 @@ fn tag_list_and_catalog_follow_the_name_and_tag_grammar() {
         .map(|v| v.pointer)
         .collect();
     assert_eq!(found, vec!["/name", "/tags/0"]);
+    // Distribution 2.8 answers so once the last tagged manifest is deleted.
+    let untagged = json!({"name": "library/alpine", "tags": null});
+    assert_eq!(validate_against("tag-list.schema.json", &untagged), Ok(()));
     let long_name = "a".repeat(256);
     assert!(
         validate_against("catalog.schema.json", &json!({"repositories": [long_name]})).is_err()
