@@ -1,1 +1,59 @@
-//! The Quayside client SDK: the generated client plus references, auth and image copy.
+//! The Quayside client SDK: a typed client for the registry API, generated from
+//! `spec/openapi.yaml` by `quayside-codegen` (progenitor) and committed, so building it
+//! needs no generator.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), quayside_client::Error<quayside_client::types::ErrorEnvelope>> {
+//! let client = quayside_client::Client::new("http://127.0.0.1:5000");
+//! let tags = client.tag_list().name("library/alpine").send().await?;
+//! println!("{:?}", tags.into_inner().tags);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Every operation is a builder named by its operationId (`client.manifest_put()`), whose
+//! setters validate their input against the spec's grammar and whose `send()` returns a
+//! [`ResponseValue`] (status, headers, body). Binary bodies (blobs, manifests) stream both
+//! ways: pass anything that converts into a [`reqwest::Body`] and read a [`ByteStream`].
+//! Manifests travel as bytes under their own media type (`.content_type(…)` on a push,
+//! `.accept(…)` on a pull), because their digest is the digest of the exact bytes.
+
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    unused_mut,
+    unused_imports,
+    missing_docs,
+    rustdoc::all
+)]
+pub mod generated;
+
+pub use generated::{builder, types, ByteStream, Client, ClientInfo, Error, ResponseValue};
+pub use reqwest;
+
+/// Percent-encodes a path parameter that spans several segments (a repository name such as
+/// `library/alpine`): each segment is encoded like any other path parameter, but the `/`
+/// between segments is sent as it is, as the distribution spec requires. The generated
+/// client calls this for every parameter marked `x-oci-multi-segment` in the spec.
+pub fn encode_multi_segment_path(value: &str) -> String {
+    value
+        .split('/')
+        .map(progenitor_client::encode_path)
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encode_multi_segment_path;
+
+    #[test]
+    fn multi_segment_path_keeps_slashes_and_encodes_the_rest() {
+        assert_eq!(
+            encode_multi_segment_path("library/alpine"),
+            "library/alpine"
+        );
+        assert_eq!(encode_multi_segment_path("a b/c?d%"), "a%20b/c%3Fd%25");
+        assert_eq!(encode_multi_segment_path("alpine"), "alpine");
+    }
+}
