@@ -236,8 +236,19 @@ impl FsBlobStore {
         map.remove(id);
     }
 
+    /// The session's durable state. A session whose data file is gone (a commit cut short
+    /// after publishing its blob) is as unknown as one never created.
     async fn read_state(&self, id: &UploadId) -> Result<SessionState> {
-        let path = self.session_dir(id).join("state.json");
+        let dir = self.session_dir(id);
+        let path = dir.join("state.json");
+        let data = tokio::fs::try_exists(dir.join("data"))
+            .await
+            .map_err(|e| Error::io("reading an upload state", e))?;
+        if !data {
+            return Err(Error::BlobUploadUnknown {
+                session: id.to_string(),
+            });
+        }
         match tokio::fs::read(&path).await {
             Ok(raw) => serde_json::from_slice(&raw)
                 .map_err(|e| Error::internal("decoding an upload state", e)),

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use quayside_spec::grammar::{Digest, RepoName, Tag};
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{Database, ReadTransaction, ReadableTable, TableDefinition};
 
 use super::{ManifestRecord, MetadataStore, Page};
 use crate::error::{Error, Result};
@@ -103,8 +103,19 @@ impl RedbMetadataStore {
             .map_err(|e| Error::internal("running a metadata transaction", e))?
     }
 
-    fn get(db: &Database, table: Table, k: &str) -> Result<Option<Vec<u8>>> {
-        let tx = db.begin_read().map_err(db_err("reading metadata"))?;
+    /// Runs a read-only closure on one consistent snapshot.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&ReadTransaction) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.run(move |db| {
+            let tx = db.begin_read().map_err(db_err("reading metadata"))?;
+            f(&tx)
+        })
+        .await
+    }
+
+    fn get(tx: &ReadTransaction, table: Table, k: &str) -> Result<Option<Vec<u8>>> {
         let t = tx.open_table(table).map_err(db_err("reading metadata"))?;
         let v = t.get(k).map_err(db_err("reading metadata"))?;
         Ok(v.map(|g| g.value().to_vec()))
@@ -113,14 +124,13 @@ impl RedbMetadataStore {
     /// Up to `n` (+1 to learn whether more follow) keys under `prefix`, after `last`,
     /// with the prefix stripped.
     fn page(
-        db: &Database,
+        tx: &ReadTransaction,
         table: Table,
         prefix: Option<&str>,
         last: Option<&str>,
         n: Option<usize>,
     ) -> Result<Page<(String, Vec<u8>)>> {
         let ctx = "listing metadata";
-        let tx = db.begin_read().map_err(db_err(ctx))?;
         let t = tx.open_table(table).map_err(db_err(ctx))?;
         let (lo, hi) = match prefix {
             Some(p) => prefix_range(p),
@@ -156,7 +166,7 @@ impl RedbMetadataStore {
 impl MetadataStore for RedbMetadataStore {
     async fn repository_exists(&self, repo: &RepoName) -> Result<bool> {
         let k = repo.to_string();
-        self.run(move |db| Ok(Self::get(db, REPOS, &k)?.is_some()))
+        self.read(move |tx| Ok(Self::get(tx, REPOS, &k)?.is_some()))
             .await
     }
 
@@ -178,7 +188,7 @@ impl MetadataStore for RedbMetadataStore {
 
     async fn is_linked(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
         let k = key(repo, digest.as_str());
-        self.run(move |db| Ok(Self::get(db, LINKS, &k)?.is_some()))
+        self.read(move |tx| Ok(Self::get(tx, LINKS, &k)?.is_some()))
             .await
     }
 
@@ -244,8 +254,8 @@ impl MetadataStore for RedbMetadataStore {
         digest: &Digest,
     ) -> Result<Option<ManifestRecord>> {
         let k = key(repo, digest.as_str());
-        self.run(move |db| {
-            Self::get(db, MANIFESTS, &k)?
+        self.read(move |tx| {
+            Self::get(tx, MANIFESTS, &k)?
                 .map(|v| parse_record(&v))
                 .transpose()
         })
@@ -302,8 +312,8 @@ impl MetadataStore for RedbMetadataStore {
 
     async fn resolve_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Option<Digest>> {
         let k = key(repo, tag.as_str());
-        self.run(move |db| {
-            Self::get(db, TAGS, &k)?
+        self.read(move |tx| {
+            Self::get(tx, TAGS, &k)?
                 .map(|v| {
                     String::from_utf8(v)
                         .map_err(|e| Error::internal("decoding a tag", e))?
@@ -372,11 +382,11 @@ impl MetadataStore for RedbMetadataStore {
     ) -> Result<Page<Tag>> {
         let repo = repo.clone();
         let last = last.map(|t| t.to_string());
-        self.run(move |db| {
-            if Self::get(db, REPOS, repo.as_str())?.is_none() {
+        self.read(move |tx| {
+            if Self::get(tx, REPOS, repo.as_str())?.is_none() {
                 return Err(Error::NameUnknown { repository: repo });
             }
-            let page = Self::page(db, TAGS, Some(repo.as_str()), last.as_deref(), n)?;
+            let page = Self::page(tx, TAGS, Some(repo.as_str()), last.as_deref(), n)?;
             let items = page
                 .items
                 .into_iter()
@@ -399,11 +409,11 @@ impl MetadataStore for RedbMetadataStore {
         let prefix = key(repo, subject.as_str());
         let repo = repo.clone();
         let filter = artifact_type.map(str::to_owned);
-        self.run(move |db| {
-            let page = Self::page(db, REFERRERS, Some(&prefix), None, None)?;
+        self.read(move |tx| {
+            let page = Self::page(tx, REFERRERS, Some(&prefix), None, None)?;
             let mut out = Vec::new();
             for (digest, _) in page.items {
-                let Some(raw) = Self::get(db, MANIFESTS, &key(&repo, &digest))? else {
+                let Some(raw) = Self::get(tx, MANIFESTS, &key(&repo, &digest))? else {
                     continue;
                 };
                 let record = parse_record(&raw)?;
@@ -422,8 +432,8 @@ impl MetadataStore for RedbMetadataStore {
         n: Option<usize>,
     ) -> Result<Page<RepoName>> {
         let last = last.map(|r| r.to_string());
-        self.run(move |db| {
-            let page = Self::page(db, REPOS, None, last.as_deref(), n)?;
+        self.read(move |tx| {
+            let page = Self::page(tx, REPOS, None, last.as_deref(), n)?;
             let items = page
                 .items
                 .into_iter()

@@ -325,8 +325,13 @@ impl Storage {
                 metadata: Arc::new(RedbMetadataStore::in_memory()?),
             }),
             StorageConfig::Filesystem { root } => {
-                let blobs = FsBlobStore::open(root).await?;
+                // The database's exclusive lock comes first: it keeps a second process
+                // from sweeping the temp files of a running one.
+                tokio::fs::create_dir_all(root)
+                    .await
+                    .map_err(|e| Error::io("creating the storage root", e))?;
                 let metadata = RedbMetadataStore::open(root.join("metadata.redb")).await?;
+                let blobs = FsBlobStore::open(root).await?;
                 Ok(Storage {
                     blobs: Arc::new(blobs),
                     metadata: Arc::new(metadata),

@@ -1,0 +1,153 @@
+//! What only the filesystem backend promises: state survives a restart (a new instance on
+//! the same root), and leftovers of interrupted work are never visible.
+
+use std::time::Duration;
+
+use quayside_server::storage::{Storage, StorageConfig};
+use quayside_spec::grammar::{Algorithm, Digest, RepoName, Tag};
+
+use crate::{chunks, collect, content, once};
+
+async fn open(root: &std::path::Path) -> Storage {
+    Storage::open(&StorageConfig::Filesystem {
+        root: root.to_owned(),
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn upload_session_survives_reopening_and_can_be_resumed_and_committed() {
+    let root = tempfile::tempdir().unwrap();
+    let data = content(400_000, 11);
+    let (id, size) = {
+        let s = open(root.path()).await;
+        let up = s.blobs.upload_create(None).await.unwrap();
+        let size = s
+            .blobs
+            .upload_append(&up.id, Some(0), chunks(&data[..250_000], 5))
+            .await
+            .unwrap();
+        (up.id, size)
+    }; // the first instance is gone, as after a restart
+    let s = open(root.path()).await;
+    let status = s.blobs.upload_status(&id).await.unwrap();
+    assert_eq!(status.size, size);
+    let err = s
+        .blobs
+        .upload_append(&id, Some(0), once(b"x"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "BLOB_UPLOAD_INVALID");
+    s.blobs
+        .upload_append(&id, Some(size), chunks(&data[250_000..], 2))
+        .await
+        .unwrap();
+    let d = Digest::of(&data);
+    s.blobs
+        .upload_commit(&id, &d, Some(400_000), None)
+        .await
+        .unwrap();
+    assert_eq!(collect(s.blobs.read(&d, None).await.unwrap()).await, data);
+}
+
+#[tokio::test]
+async fn sha512_session_rehashes_from_disk_after_reopening() {
+    let root = tempfile::tempdir().unwrap();
+    let data = content(100_000, 12);
+    let id = {
+        let s = open(root.path()).await;
+        let up = s
+            .blobs
+            .upload_create(Some(Algorithm::Sha512))
+            .await
+            .unwrap();
+        s.blobs
+            .upload_append(&up.id, None, once(&data[..60_000]))
+            .await
+            .unwrap();
+        up.id
+    };
+    let s = open(root.path()).await;
+    assert_eq!(
+        s.blobs.upload_status(&id).await.unwrap().algorithm,
+        Some(Algorithm::Sha512)
+    );
+    let d = Digest::of_with(Algorithm::Sha512, &data);
+    s.blobs
+        .upload_commit(&id, &d, None, Some(once(&data[60_000..])))
+        .await
+        .unwrap();
+    assert_eq!(s.blobs.stat(&d).await.unwrap(), Some(100_000));
+}
+
+#[tokio::test]
+async fn blobs_and_metadata_survive_reopening() {
+    let root = tempfile::tempdir().unwrap();
+    let repo: RepoName = "team/app".parse().unwrap();
+    let tag: Tag = "v1".parse().unwrap();
+    let manifest = br#"{"schemaVersion":2}"#;
+    let d = Digest::of(manifest);
+    {
+        let s = open(root.path()).await;
+        s.blobs.put(&d, manifest.to_vec().into()).await.unwrap();
+        let record = quayside_server::storage::ManifestRecord {
+            digest: d.clone(),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            size: manifest.len() as u64,
+            subject: None,
+            artifact_type: None,
+            annotations: Default::default(),
+            references: vec![],
+        };
+        s.metadata
+            .put_manifest(&repo, &record, std::slice::from_ref(&tag))
+            .await
+            .unwrap();
+        s.metadata.link_blob(&repo, &d).await.unwrap();
+    }
+    let s = open(root.path()).await;
+    assert_eq!(
+        s.metadata.resolve_tag(&repo, &tag).await.unwrap(),
+        Some(d.clone())
+    );
+    assert!(s.metadata.is_linked(&repo, &d).await.unwrap());
+    assert_eq!(
+        collect(s.blobs.read(&d, None).await.unwrap()).await,
+        manifest
+    );
+}
+
+#[tokio::test]
+async fn leftover_temp_files_are_removed_at_open_and_never_served() {
+    let root = tempfile::tempdir().unwrap();
+    drop(open(root.path()).await);
+    let junk = root.path().join("tmp").join("half-written");
+    std::fs::write(&junk, b"partial").unwrap();
+    std::fs::create_dir(root.path().join("tmp").join("half-made-session")).unwrap();
+    let s = open(root.path()).await;
+    assert_eq!(
+        std::fs::read_dir(root.path().join("tmp")).unwrap().count(),
+        0
+    );
+    assert_eq!(s.blobs.stat(&Digest::of(b"partial")).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn expiry_sweeps_sessions_left_by_a_previous_run() {
+    let root = tempfile::tempdir().unwrap();
+    let id = {
+        let s = open(root.path()).await;
+        s.blobs.upload_create(None).await.unwrap().id
+    };
+    let s = open(root.path()).await;
+    assert_eq!(
+        s.blobs
+            .expire_uploads(Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(s.blobs.expire_uploads(Duration::ZERO).await.unwrap(), 1);
+    assert!(!root.path().join("uploads").join(id.as_str()).exists());
+}
