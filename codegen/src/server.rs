@@ -107,7 +107,33 @@ fn visible_params(op: &Operation) -> Vec<&Param> {
         .collect()
 }
 
+/// Component schemas whose values cross the API as `quayside_spec::grammar` types: parsed
+/// once at the edge (after the spec's own pattern check), never re-validated inside.
+const GRAMMAR_TYPES: [(&str, &str); 5] = [
+    ("RepositoryName", "grammar::RepoName"),
+    ("Name", "grammar::RepoName"),
+    ("Digest", "grammar::Digest"),
+    ("Tag", "grammar::Tag"),
+    ("Reference", "grammar::Reference"),
+];
+
+/// The grammar type for a string schema named in [`GRAMMAR_TYPES`].
+fn grammar_type(schema: &Scalar) -> Option<&'static str> {
+    let name = schema.ref_name.as_deref()?;
+    (schema.kind == ScalarKind::String)
+        .then(|| {
+            GRAMMAR_TYPES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, t)| *t)
+        })
+        .flatten()
+}
+
 fn scalar_type(schema: &Scalar) -> &'static str {
+    if let Some(grammar) = grammar_type(schema) {
+        return grammar;
+    }
     match schema.kind {
         ScalarKind::String => "String",
         ScalarKind::Integer if schema.minimum.is_some_and(|m| m >= 0) => "u64",
@@ -183,6 +209,13 @@ fn operations_rs(model: &ApiModel) -> Result<String> {
     for op in &model.operations {
         params_struct(&mut out, op);
         response_enum(&mut out, op)?;
+    }
+    if out.contains("grammar::") {
+        out = out.replacen(
+            "use bytes::Bytes;\n",
+            "use bytes::Bytes;\nuse quayside_spec::grammar;\n",
+            1,
+        );
     }
     Ok(out)
 }
@@ -572,6 +605,9 @@ const ERROR_CODES: [&str; 14] = [
 
 /// The conversion of a raw `&str` named `raw` through a rule.
 fn convert(rule: &str, schema: &Scalar, raw: &str) -> String {
+    if grammar_type(schema).is_some() {
+        return format!("{rule}.parse({raw})");
+    }
     match schema.kind {
         ScalarKind::String => format!("{rule}.text({raw})"),
         ScalarKind::Integer => format!("{rule}.integer::<{}>({raw})", scalar_type(schema)),

@@ -317,17 +317,15 @@ pub fn check_declared_length(meta: &RequestMeta, limit: usize) -> Result<(), Api
 pub enum ResponseBody {
     Empty,
     Bytes(Bytes),
-    Stream(ByteStreamSync),
+    /// `SyncStream` because dropshot's body must be `Sync`; the stream itself need only be
+    /// `Send` (it is only ever polled through `&mut`).
+    Stream(sync_wrapper::SyncStream<ByteStream>),
 }
-
-type ByteStreamSync = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send + Sync>>;
 
 impl ResponseBody {
     /// Streams chunks to the client as they are produced.
-    pub fn stream(
-        stream: impl Stream<Item = std::io::Result<Bytes>> + Send + Sync + 'static,
-    ) -> Self {
-        Self::Stream(Box::pin(stream))
+    pub fn stream(stream: impl Stream<Item = std::io::Result<Bytes>> + Send + 'static) -> Self {
+        Self::Stream(sync_wrapper::SyncStream::new(Box::pin(stream)))
     }
 
     /// Serialises `value` as JSON.

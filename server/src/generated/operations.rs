@@ -6,6 +6,7 @@ use super::runtime::{ApiError, RequestBody, ResponseBody, ResponseBuilder};
 use bytes::Bytes;
 use dropshot::Body;
 use http::Response;
+use quayside_spec::grammar;
 
 /// Every operation of the spec, by `operationId`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -207,9 +208,9 @@ impl CatalogListResponse {
 #[derive(Debug)]
 pub struct BlobGetParams {
     /// Path parameter `name` (may contain `/`); checked against `^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`
-    pub name: String,
+    pub name: grammar::RepoName,
     /// Path parameter `digest`; checked against `^[a-z0-9]+([+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`
-    pub digest: String,
+    pub digest: grammar::Digest,
     /// Header parameter `Range`; checked against `^bytes=(\d+-\d*|-\d+)$`
     pub range: Option<String>,
 }
@@ -218,7 +219,7 @@ pub struct BlobGetParams {
 #[derive(Debug, Clone, Default)]
 pub struct BlobGetOkHeaders {
     /// `Docker-Content-Digest`
-    pub docker_content_digest: Option<String>,
+    pub docker_content_digest: Option<grammar::Digest>,
     /// `Content-Length`
     pub content_length: Option<u64>,
     /// `Accept-Ranges`
@@ -229,7 +230,7 @@ pub struct BlobGetOkHeaders {
 #[derive(Debug, Clone, Default)]
 pub struct BlobGetPartialContentHeaders {
     /// `Docker-Content-Digest`
-    pub docker_content_digest: Option<String>,
+    pub docker_content_digest: Option<grammar::Digest>,
     /// `Content-Length`
     pub content_length: Option<u64>,
     /// `Content-Range`
@@ -293,16 +294,16 @@ impl BlobGetResponse {
 #[derive(Debug)]
 pub struct BlobHeadParams {
     /// Path parameter `name` (may contain `/`); checked against `^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`
-    pub name: String,
+    pub name: grammar::RepoName,
     /// Path parameter `digest`; checked against `^[a-z0-9]+([+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`
-    pub digest: String,
+    pub digest: grammar::Digest,
 }
 
 /// Headers of `blob_head` 200 (Ok).
 #[derive(Debug, Clone, Default)]
 pub struct BlobHeadOkHeaders {
     /// `Docker-Content-Digest`
-    pub docker_content_digest: Option<String>,
+    pub docker_content_digest: Option<grammar::Digest>,
     /// `Content-Length`
     pub content_length: Option<u64>,
     /// `Accept-Ranges`
@@ -351,9 +352,9 @@ impl BlobHeadResponse {
 #[derive(Debug)]
 pub struct BlobDeleteParams {
     /// Path parameter `name` (may contain `/`); checked against `^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`
-    pub name: String,
+    pub name: grammar::RepoName,
     /// Path parameter `digest`; checked against `^[a-z0-9]+([+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`
-    pub digest: String,
+    pub digest: grammar::Digest,
 }
 
 /// Headers of `blob_delete` 202 (Accepted).
@@ -387,15 +388,15 @@ impl BlobDeleteResponse {
 #[derive(Debug)]
 pub struct UploadStartParams {
     /// Path parameter `name` (may contain `/`); checked against `^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`
-    pub name: String,
+    pub name: grammar::RepoName,
     /// Query parameter `digest`; checked against `^[a-z0-9]+([+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`
-    pub digest: Option<String>,
+    pub digest: Option<grammar::Digest>,
     /// Query parameter `digest-algorithm`; checked against `^[a-z0-9]+([+._-][a-z0-9]+)*$`
     pub digest_algorithm: Option<String>,
     /// Query parameter `mount`; checked against `^[a-z0-9]+([+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`
-    pub mount: Option<String>,
+    pub mount: Option<grammar::Digest>,
     /// Query parameter `from`; checked against `^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`
-    pub from: Option<String>,
+    pub from: Option<grammar::RepoName>,
     /// Header parameter `Content-Length`
     pub content_length: Option<u64>,
     /// The request's `Content-Type`, already checked against the declared media types.
@@ -410,7 +411,7 @@ pub struct UploadStartCreatedHeaders {
     /// `Location`
     pub location: Option<String>,
     /// `Docker-Content-Digest`
-    pub docker_content_digest: Option<String>,
+    pub docker_content_digest: Option<grammar::Digest>,
     /// `Content-Length`
     pub content_length: Option<u64>,
 }
@@ -469,7 +470,7 @@ impl UploadStartResponse {
 #[derive(Debug)]
 pub struct UploadStatusParams {
     /// Path parameter `name` (may contain `/`); checked against `^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`
-    pub name: String,
+    pub name: grammar::RepoName,
     /// Path parameter `session_id`; checked against `^[A-Za-z0-9._~-]+$`
     pub session_id: String,
 }
@@ -513,11 +514,11 @@ impl UploadStatusResponse {
 #[derive(Debug)]
 pub struct UploadCompleteParams {
     /// Path parameter `name` (may contain `/`); checked against `^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`
-    pub name: String,
+    pub name: grammar::RepoName,
     /// Path parameter `session_id`; checked against `^[A-Za-z0-9._~-]+$`
     pub session_id: String,
     /// Query parameter `digest`; checked against `^[a-z0-9]+([+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`
-    pub digest: String,
+    pub digest: grammar::Digest,
     /// Header parameter `Content-Range`; checked against `^\d+-\d+$`
     pub content_range: Option<String>,
     /// Header parameter `Content-Length`
@@ -534,7 +535,7 @@ pub struct UploadCompleteCreatedHeaders {
     /// `Location`
     pub location: Option<String>,
     /// `Docker-Content-Digest`
-    pub docker_content_digest: Option<String>,
+    pub docker_content_digest: Option<grammar::Digest>,
     /// `Content-Length`
     pub content_length: Option<u64>,
 }
@@ -567,7 +568,7 @@ impl UploadCompleteResponse {
 #[derive(Debug)]
 pub struct UploadChunkParams {
     /// Path parameter `name` (may contain `/`); checked against `^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`
-    pub name: String,
+    pub name: grammar::RepoName,
     /// Path parameter `session_id`; checked against `^[A-Za-z0-9._~-]+$`
     pub session_id: String,
     /// Header parameter `Content-Range`; checked against `^\d+-\d+$`
@@ -620,7 +621,7 @@ impl UploadChunkResponse {
 #[derive(Debug)]
 pub struct UploadCancelParams {
     /// Path parameter `name` (may contain `/`); checked against `^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`
-    pub name: String,
+    pub name: grammar::RepoName,
     /// Path parameter `session_id`; checked against `^[A-Za-z0-9._~-]+$`
     pub session_id: String,
 }
@@ -648,16 +649,16 @@ impl UploadCancelResponse {
 #[derive(Debug)]
 pub struct ManifestGetParams {
     /// Path parameter `name` (may contain `/`); checked against `^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`
-    pub name: String,
+    pub name: grammar::RepoName,
     /// Path parameter `reference`; checked against `^([a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}|[a-z0-9]+([+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+)$`
-    pub reference: String,
+    pub reference: grammar::Reference,
 }
 
 /// Headers of `manifest_get` 200 (Ok).
 #[derive(Debug, Clone, Default)]
 pub struct ManifestGetOkHeaders {
     /// `Docker-Content-Digest`
-    pub docker_content_digest: Option<String>,
+    pub docker_content_digest: Option<grammar::Digest>,
     /// `Content-Length`
     pub content_length: Option<u64>,
 }
@@ -696,16 +697,16 @@ impl ManifestGetResponse {
 #[derive(Debug)]
 pub struct ManifestHeadParams {
     /// Path parameter `name` (may contain `/`); checked against `^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`
-    pub name: String,
+    pub name: grammar::RepoName,
     /// Path parameter `reference`; checked against `^([a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}|[a-z0-9]+([+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+)$`
-    pub reference: String,
+    pub reference: grammar::Reference,
 }
 
 /// Headers of `manifest_head` 200 (Ok).
 #[derive(Debug, Clone, Default)]
 pub struct ManifestHeadOkHeaders {
     /// `Docker-Content-Digest`
-    pub docker_content_digest: Option<String>,
+    pub docker_content_digest: Option<grammar::Digest>,
     /// `Content-Length`
     pub content_length: Option<u64>,
 }
@@ -742,11 +743,11 @@ impl ManifestHeadResponse {
 #[derive(Debug)]
 pub struct ManifestPutParams {
     /// Path parameter `name` (may contain `/`); checked against `^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`
-    pub name: String,
+    pub name: grammar::RepoName,
     /// Path parameter `reference`; checked against `^([a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}|[a-z0-9]+([+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+)$`
-    pub reference: String,
+    pub reference: grammar::Reference,
     /// Query parameter `tag`, every occurrence in order; checked against `^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`
-    pub tag: Vec<String>,
+    pub tag: Vec<grammar::Tag>,
     /// The request's `Content-Type`, already checked against the declared media types.
     pub content_type: Option<String>,
     /// The body, collected up to `RegistryApi::max_buffered_body` (413 above).
@@ -759,13 +760,13 @@ pub struct ManifestPutCreatedHeaders {
     /// `Location`
     pub location: Option<String>,
     /// `Docker-Content-Digest`
-    pub docker_content_digest: Option<String>,
+    pub docker_content_digest: Option<grammar::Digest>,
     /// `Content-Length`
     pub content_length: Option<u64>,
     /// `OCI-Subject`
-    pub oci_subject: Option<String>,
+    pub oci_subject: Option<grammar::Digest>,
     /// `OCI-Tag`
-    pub oci_tag: Vec<String>,
+    pub oci_tag: Vec<grammar::Tag>,
 }
 
 /// The success answers of `manifest_put`; errors are `ApiError`s.
@@ -798,9 +799,9 @@ impl ManifestPutResponse {
 #[derive(Debug)]
 pub struct ManifestDeleteParams {
     /// Path parameter `name` (may contain `/`); checked against `^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`
-    pub name: String,
+    pub name: grammar::RepoName,
     /// Path parameter `reference`; checked against `^([a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}|[a-z0-9]+([+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+)$`
-    pub reference: String,
+    pub reference: grammar::Reference,
 }
 
 /// Headers of `manifest_delete` 202 (Accepted).
@@ -836,7 +837,7 @@ impl ManifestDeleteResponse {
 #[derive(Debug)]
 pub struct TagListParams {
     /// Path parameter `name` (may contain `/`); checked against `^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`
-    pub name: String,
+    pub name: grammar::RepoName,
     /// Query parameter `n`
     pub n: Option<u64>,
     /// Query parameter `last`
@@ -880,9 +881,9 @@ impl TagListResponse {
 #[derive(Debug)]
 pub struct ReferrerListParams {
     /// Path parameter `name` (may contain `/`); checked against `^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`
-    pub name: String,
+    pub name: grammar::RepoName,
     /// Path parameter `digest`; checked against `^[a-z0-9]+([+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`
-    pub digest: String,
+    pub digest: grammar::Digest,
     /// Query parameter `artifactType`; checked against `^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$`
     pub artifact_type: Option<String>,
 }

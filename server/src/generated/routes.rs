@@ -268,12 +268,12 @@ impl BlobGetParams {
         _body: RequestBody,
         _limit: usize,
     ) -> Result<Self, ApiError> {
-        let name = BLOB_GET_PATH_NAME.text(
+        let name = BLOB_GET_PATH_NAME.parse(
             route
                 .var("name")
                 .ok_or_else(|| BLOB_GET_PATH_NAME.missing())?,
         )?;
-        let digest = BLOB_GET_PATH_DIGEST.text(
+        let digest = BLOB_GET_PATH_DIGEST.parse(
             route
                 .var("digest")
                 .ok_or_else(|| BLOB_GET_PATH_DIGEST.missing())?,
@@ -326,12 +326,12 @@ impl BlobHeadParams {
         _body: RequestBody,
         _limit: usize,
     ) -> Result<Self, ApiError> {
-        let name = BLOB_HEAD_PATH_NAME.text(
+        let name = BLOB_HEAD_PATH_NAME.parse(
             route
                 .var("name")
                 .ok_or_else(|| BLOB_HEAD_PATH_NAME.missing())?,
         )?;
-        let digest = BLOB_HEAD_PATH_DIGEST.text(
+        let digest = BLOB_HEAD_PATH_DIGEST.parse(
             route
                 .var("digest")
                 .ok_or_else(|| BLOB_HEAD_PATH_DIGEST.missing())?,
@@ -375,12 +375,12 @@ impl BlobDeleteParams {
         _body: RequestBody,
         _limit: usize,
     ) -> Result<Self, ApiError> {
-        let name = BLOB_DELETE_PATH_NAME.text(
+        let name = BLOB_DELETE_PATH_NAME.parse(
             route
                 .var("name")
                 .ok_or_else(|| BLOB_DELETE_PATH_NAME.missing())?,
         )?;
-        let digest = BLOB_DELETE_PATH_DIGEST.text(
+        let digest = BLOB_DELETE_PATH_DIGEST.parse(
             route
                 .var("digest")
                 .ok_or_else(|| BLOB_DELETE_PATH_DIGEST.missing())?,
@@ -476,22 +476,22 @@ impl UploadStartParams {
         body: RequestBody,
         _limit: usize,
     ) -> Result<Self, ApiError> {
-        let name = UPLOAD_START_PATH_NAME.text(
+        let name = UPLOAD_START_PATH_NAME.parse(
             route
                 .var("name")
                 .ok_or_else(|| UPLOAD_START_PATH_NAME.missing())?,
         )?;
         let digest = query_first(query, "digest")
-            .map(|raw| UPLOAD_START_QUERY_DIGEST.text(raw))
+            .map(|raw| UPLOAD_START_QUERY_DIGEST.parse(raw))
             .transpose()?;
         let digest_algorithm = query_first(query, "digest-algorithm")
             .map(|raw| UPLOAD_START_QUERY_DIGEST_ALGORITHM.text(raw))
             .transpose()?;
         let mount = query_first(query, "mount")
-            .map(|raw| UPLOAD_START_QUERY_MOUNT.text(raw))
+            .map(|raw| UPLOAD_START_QUERY_MOUNT.parse(raw))
             .transpose()?;
         let from = query_first(query, "from")
-            .map(|raw| UPLOAD_START_QUERY_FROM.text(raw))
+            .map(|raw| UPLOAD_START_QUERY_FROM.parse(raw))
             .transpose()?;
         let content_length = meta
             .header_param("content-length")
@@ -547,7 +547,7 @@ impl UploadStatusParams {
         _body: RequestBody,
         _limit: usize,
     ) -> Result<Self, ApiError> {
-        let name = UPLOAD_STATUS_PATH_NAME.text(
+        let name = UPLOAD_STATUS_PATH_NAME.parse(
             route
                 .var("name")
                 .ok_or_else(|| UPLOAD_STATUS_PATH_NAME.missing())?,
@@ -635,7 +635,7 @@ impl UploadCompleteParams {
         body: RequestBody,
         _limit: usize,
     ) -> Result<Self, ApiError> {
-        let name = UPLOAD_COMPLETE_PATH_NAME.text(
+        let name = UPLOAD_COMPLETE_PATH_NAME.parse(
             route
                 .var("name")
                 .ok_or_else(|| UPLOAD_COMPLETE_PATH_NAME.missing())?,
@@ -645,7 +645,7 @@ impl UploadCompleteParams {
                 .var("session_id")
                 .ok_or_else(|| UPLOAD_COMPLETE_PATH_SESSION_ID.missing())?,
         )?;
-        let digest = UPLOAD_COMPLETE_QUERY_DIGEST.text(
+        let digest = UPLOAD_COMPLETE_QUERY_DIGEST.parse(
             query_first(query, "digest").ok_or_else(|| UPLOAD_COMPLETE_QUERY_DIGEST.missing())?,
         )?;
         let content_range = meta
@@ -732,7 +732,7 @@ impl UploadChunkParams {
         body: RequestBody,
         _limit: usize,
     ) -> Result<Self, ApiError> {
-        let name = UPLOAD_CHUNK_PATH_NAME.text(
+        let name = UPLOAD_CHUNK_PATH_NAME.parse(
             route
                 .var("name")
                 .ok_or_else(|| UPLOAD_CHUNK_PATH_NAME.missing())?,
@@ -799,7 +799,7 @@ impl UploadCancelParams {
         _body: RequestBody,
         _limit: usize,
     ) -> Result<Self, ApiError> {
-        let name = UPLOAD_CANCEL_PATH_NAME.text(
+        let name = UPLOAD_CANCEL_PATH_NAME.parse(
             route
                 .var("name")
                 .ok_or_else(|| UPLOAD_CANCEL_PATH_NAME.missing())?,
@@ -850,12 +850,12 @@ impl ManifestGetParams {
         _body: RequestBody,
         _limit: usize,
     ) -> Result<Self, ApiError> {
-        let name = MANIFEST_GET_PATH_NAME.text(
+        let name = MANIFEST_GET_PATH_NAME.parse(
             route
                 .var("name")
                 .ok_or_else(|| MANIFEST_GET_PATH_NAME.missing())?,
         )?;
-        let reference = MANIFEST_GET_PATH_REFERENCE.text(
+        let reference = MANIFEST_GET_PATH_REFERENCE.parse(
             route
                 .var("reference")
                 .ok_or_else(|| MANIFEST_GET_PATH_REFERENCE.missing())?,
@@ -901,12 +901,12 @@ impl ManifestHeadParams {
         _body: RequestBody,
         _limit: usize,
     ) -> Result<Self, ApiError> {
-        let name = MANIFEST_HEAD_PATH_NAME.text(
+        let name = MANIFEST_HEAD_PATH_NAME.parse(
             route
                 .var("name")
                 .ok_or_else(|| MANIFEST_HEAD_PATH_NAME.missing())?,
         )?;
-        let reference = MANIFEST_HEAD_PATH_REFERENCE.text(
+        let reference = MANIFEST_HEAD_PATH_REFERENCE.parse(
             route
                 .var("reference")
                 .ok_or_else(|| MANIFEST_HEAD_PATH_REFERENCE.missing())?,
@@ -965,19 +965,19 @@ impl ManifestPutParams {
         body: RequestBody,
         limit: usize,
     ) -> Result<Self, ApiError> {
-        let name = MANIFEST_PUT_PATH_NAME.text(
+        let name = MANIFEST_PUT_PATH_NAME.parse(
             route
                 .var("name")
                 .ok_or_else(|| MANIFEST_PUT_PATH_NAME.missing())?,
         )?;
-        let reference = MANIFEST_PUT_PATH_REFERENCE.text(
+        let reference = MANIFEST_PUT_PATH_REFERENCE.parse(
             route
                 .var("reference")
                 .ok_or_else(|| MANIFEST_PUT_PATH_REFERENCE.missing())?,
         )?;
         let tag = query_all(query, "tag")
             .into_iter()
-            .map(|raw| MANIFEST_PUT_QUERY_TAG.text(raw))
+            .map(|raw| MANIFEST_PUT_QUERY_TAG.parse(raw))
             .collect::<Result<Vec<_>, _>>()?;
         let content_type = check_content_type(
             meta,
@@ -1039,12 +1039,12 @@ impl ManifestDeleteParams {
         _body: RequestBody,
         _limit: usize,
     ) -> Result<Self, ApiError> {
-        let name = MANIFEST_DELETE_PATH_NAME.text(
+        let name = MANIFEST_DELETE_PATH_NAME.parse(
             route
                 .var("name")
                 .ok_or_else(|| MANIFEST_DELETE_PATH_NAME.missing())?,
         )?;
-        let reference = MANIFEST_DELETE_PATH_REFERENCE.text(
+        let reference = MANIFEST_DELETE_PATH_REFERENCE.parse(
             route
                 .var("reference")
                 .ok_or_else(|| MANIFEST_DELETE_PATH_REFERENCE.missing())?,
@@ -1101,7 +1101,7 @@ impl TagListParams {
         _body: RequestBody,
         _limit: usize,
     ) -> Result<Self, ApiError> {
-        let name = TAG_LIST_PATH_NAME.text(
+        let name = TAG_LIST_PATH_NAME.parse(
             route
                 .var("name")
                 .ok_or_else(|| TAG_LIST_PATH_NAME.missing())?,
@@ -1166,12 +1166,12 @@ impl ReferrerListParams {
         _body: RequestBody,
         _limit: usize,
     ) -> Result<Self, ApiError> {
-        let name = REFERRER_LIST_PATH_NAME.text(
+        let name = REFERRER_LIST_PATH_NAME.parse(
             route
                 .var("name")
                 .ok_or_else(|| REFERRER_LIST_PATH_NAME.missing())?,
         )?;
-        let digest = REFERRER_LIST_PATH_DIGEST.text(
+        let digest = REFERRER_LIST_PATH_DIGEST.parse(
             route
                 .var("digest")
                 .ok_or_else(|| REFERRER_LIST_PATH_DIGEST.missing())?,

@@ -456,3 +456,22 @@ async fn head_blob_declares_length_without_body() {
     assert_eq!(head.header("docker-content-digest"), Some(digest.as_str()));
     assert!(head.body.is_empty());
 }
+
+#[tokio::test]
+async fn short_sha256_digest_is_digest_invalid_though_it_matches_the_general_pattern() {
+    let registry = MemoryRegistry::default();
+    let answer = send(
+        &registry,
+        Method::GET,
+        "/v2/a/blobs/sha256:abc",
+        &[],
+        Body::empty(),
+    )
+    .await;
+    answer.assert_error(StatusCode::BAD_REQUEST, "DIGEST_INVALID");
+    let message = answer.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(message.contains("64"), "{message}");
+}

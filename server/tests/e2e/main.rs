@@ -3,6 +3,7 @@
 //! dropshot server built from the stubs over a minimal in-memory `RegistryApi`.
 
 mod dispatch;
+mod grammar;
 mod memory;
 mod routes;
 mod server;

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use http::StatusCode;
 use quayside_server::generated::*;
+use quayside_spec::grammar::{Digest, Reference, RepoName, Tag};
 use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,13 +39,13 @@ impl MemoryRegistry {
 
 #[derive(Default)]
 struct State {
-    blobs: HashMap<String, Bytes>,
-    uploads: HashMap<String, (String, Vec<u8>)>,
+    blobs: HashMap<Digest, Bytes>,
+    uploads: HashMap<String, (RepoName, Vec<u8>)>,
     /// (repository, digest) → (media type, bytes)
-    manifests: HashMap<(String, String), (String, Bytes)>,
+    manifests: HashMap<(RepoName, Digest), (String, Bytes)>,
     /// (repository, tag) → digest
-    tags: BTreeMap<(String, String), String>,
-    repositories: BTreeSet<String>,
+    tags: BTreeMap<(RepoName, Tag), Digest>,
+    repositories: BTreeSet<RepoName>,
 }
 
 pub fn sha256(bytes: &[u8]) -> String {
@@ -55,13 +56,13 @@ fn err(status: StatusCode, code: ErrorCode, message: String) -> ApiError {
     ApiError::new(status, code, message)
 }
 
-fn blob_unknown(digest: &str) -> ApiError {
+fn blob_unknown(digest: &Digest) -> ApiError {
     err(
         StatusCode::NOT_FOUND,
         ErrorCode::BlobUnknown,
         format!("blob {digest} is not here"),
     )
-    .with_detail(serde_json::json!({ "digest": digest }))
+    .with_detail(serde_json::json!({ "digest": digest.as_str() }))
 }
 
 fn session_unknown(id: &str) -> ApiError {
@@ -94,9 +95,14 @@ impl MemoryRegistry {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn commit_blob(&self, name: &str, bytes: Vec<u8>, expected: &str) -> Result<(), ApiError> {
-        let actual = sha256(&bytes);
-        if actual != expected {
+    fn commit_blob(
+        &self,
+        name: &RepoName,
+        bytes: Vec<u8>,
+        expected: &Digest,
+    ) -> Result<(), ApiError> {
+        let actual = Digest::of(&bytes);
+        if actual != *expected {
             return Err(err(
                 StatusCode::BAD_REQUEST,
                 ErrorCode::DigestInvalid,
@@ -105,30 +111,33 @@ impl MemoryRegistry {
         }
         let mut state = self.state();
         state.blobs.insert(actual, bytes.into());
-        state.repositories.insert(name.to_string());
+        state.repositories.insert(name.clone());
         Ok(())
     }
 
-    fn resolve(&self, name: &str, reference: &str) -> Result<(String, String, Bytes), ApiError> {
+    fn resolve(
+        &self,
+        name: &RepoName,
+        reference: &Reference,
+    ) -> Result<(Digest, String, Bytes), ApiError> {
         let state = self.state();
-        let digest = if reference.contains(':') {
-            reference.to_string()
-        } else {
-            state
+        let digest = match reference {
+            Reference::Digest(digest) => digest.clone(),
+            Reference::Tag(tag) => state
                 .tags
-                .get(&(name.to_string(), reference.to_string()))
+                .get(&(name.clone(), tag.clone()))
                 .cloned()
                 .ok_or_else(|| {
                     err(
                         StatusCode::NOT_FOUND,
                         ErrorCode::ManifestUnknown,
-                        format!("no tag {reference} in {name}"),
+                        format!("no tag {tag} in {name}"),
                     )
-                })?
+                })?,
         };
         let (media_type, bytes) = state
             .manifests
-            .get(&(name.to_string(), digest.clone()))
+            .get(&(name.clone(), digest.clone()))
             .cloned()
             .ok_or_else(|| {
                 err(
@@ -181,7 +190,12 @@ impl RegistryApi for MemoryRegistry {
         _meta: &RequestMeta,
         _params: CatalogListParams,
     ) -> Result<CatalogListResponse, ApiError> {
-        let repositories: Vec<String> = self.state().repositories.iter().cloned().collect();
+        let repositories: Vec<String> = self
+            .state()
+            .repositories
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
         Ok(CatalogListResponse::Ok {
             headers: Default::default(),
             body: ResponseBody::json(&serde_json::json!({ "repositories": repositories }))?,
@@ -408,13 +422,15 @@ impl RegistryApi for MemoryRegistry {
         _meta: &RequestMeta,
         params: ManifestPutParams,
     ) -> Result<ManifestPutResponse, ApiError> {
-        let digest = sha256(&params.body);
-        if params.reference.contains(':') && params.reference != digest {
-            return Err(err(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::DigestInvalid,
-                format!("manifest has digest {digest}, not {}", params.reference),
-            ));
+        let digest = Digest::of(&params.body);
+        if let Some(expected) = params.reference.as_digest() {
+            if *expected != digest {
+                return Err(err(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::DigestInvalid,
+                    format!("manifest has digest {digest}, not {expected}"),
+                ));
+            }
         }
         let media_type = params.content_type.clone().ok_or_else(|| {
             err(
@@ -430,13 +446,11 @@ impl RegistryApi for MemoryRegistry {
         );
         state.repositories.insert(params.name.clone());
         let mut tags = params.tag.clone();
-        if !params.reference.contains(':') {
-            tags.push(params.reference.clone());
-        }
-        for tag in &tags {
+        tags.extend(params.reference.as_tag().cloned());
+        for tag in tags {
             state
                 .tags
-                .insert((params.name.clone(), tag.clone()), digest.clone());
+                .insert((params.name.clone(), tag), digest.clone());
         }
         Ok(ManifestPutResponse::Created {
             headers: ManifestPutCreatedHeaders {
@@ -479,13 +493,17 @@ impl RegistryApi for MemoryRegistry {
                 format!("no repository {}", params.name),
             ));
         }
-        let tags: Vec<&String> = state
+        let tags: Vec<&str> = state
             .tags
             .keys()
             .filter(|(repo, tag)| {
-                repo == &params.name && params.last.as_ref().is_none_or(|last| tag > last)
+                *repo == params.name
+                    && params
+                        .last
+                        .as_ref()
+                        .is_none_or(|last| tag.as_str() > last.as_str())
             })
-            .map(|(_, tag)| tag)
+            .map(|(_, tag)| tag.as_str())
             .take(params.n.map_or(usize::MAX, |n| n as usize))
             .collect();
         Ok(TagListResponse::Ok {
