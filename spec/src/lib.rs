@@ -4,3 +4,4 @@
 pub mod grammar;
 pub mod openapi;
 pub mod schemas;
+pub mod types;

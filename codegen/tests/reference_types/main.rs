@@ -2,6 +2,9 @@
 //! and checks of what they produce from the real spec.
 
 mod reference;
+mod types;
+#[allow(dead_code)]
+mod types_sample;
 
 use std::path::PathBuf;
 

@@ -71,7 +71,6 @@ fn every_internal_link_of_the_real_reference_lands_on_a_heading() {
 }
 
 #[test]
-#[ignore = "spec/schemas/*.json are still being written; enable once they land"]
 fn every_file_link_of_the_real_reference_names_a_file_in_spec() {
     let md = real_reference();
     let spec_dir = super::repo_root().join("spec");
