@@ -1,4 +1,6 @@
 //! The Quayside registry server: the generated `RegistryApi` implemented over storage.
-pub mod generated;
+pub mod config;
 pub mod error;
+pub mod generated;
+pub mod registry;
 pub mod storage;

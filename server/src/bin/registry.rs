@@ -1,0 +1,178 @@
+//! The `registry` binary: `registry serve` (the default) runs a Quayside registry.
+//!
+//! Settings come from, in increasing priority: built-in defaults, the YAML file given with
+//! `--config`, `QUAYSIDE_*` environment variables, and command-line flags.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use quayside_server::config::{Backend, Config};
+use quayside_server::registry::{self, logging};
+
+#[derive(Parser)]
+#[command(
+    name = "registry",
+    version,
+    about = "Quayside: an OCI distribution registry"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the registry API (the default when no command is given).
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Default)]
+struct ServeArgs {
+    /// YAML configuration file; flags and QUAYSIDE_* variables override its settings.
+    #[arg(long, env = "QUAYSIDE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Address to listen on (port 0 picks a free port, printed at start) [default: 127.0.0.1:5000].
+    #[arg(long, env = "QUAYSIDE_LISTEN", value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+
+    /// Directory of the filesystem storage (created if missing) [default: ./data].
+    #[arg(long, env = "QUAYSIDE_ROOT", value_name = "DIR")]
+    root: Option<PathBuf>,
+
+    /// Storage backend: filesystem (persistent) or memory (lost on exit) [default: filesystem].
+    #[arg(long, env = "QUAYSIDE_STORAGE", value_name = "BACKEND")]
+    storage: Option<Backend>,
+
+    /// Refuse DELETE of manifests, tags and blobs (405 UNSUPPORTED).
+    #[arg(long, env = "QUAYSIDE_NO_DELETE")]
+    no_delete: bool,
+
+    /// Discard upload sessions idle for this many seconds [default: 86400].
+    #[arg(long, env = "QUAYSIDE_UPLOAD_EXPIRY_SECS", value_name = "SECS")]
+    upload_expiry_secs: Option<u64>,
+
+    /// Largest manifest accepted, in bytes (at least 4 MiB) [default: 4194304].
+    #[arg(long, env = "QUAYSIDE_MANIFEST_MAX_BYTES", value_name = "BYTES")]
+    manifest_max_bytes: Option<usize>,
+
+    /// Log filter, e.g. info, debug, quayside_server=debug; RUST_LOG overrides it [default: info].
+    #[arg(long, env = "QUAYSIDE_LOG_LEVEL", value_name = "FILTER")]
+    log_level: Option<String>,
+}
+
+impl ServeArgs {
+    /// The file's configuration with the flags (and their environment variables) applied.
+    fn config(&self) -> Result<Config, String> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path).map_err(|err| err.to_string())?,
+            None => Config::default(),
+        };
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(root) = &self.root {
+            config.storage.root = root.clone();
+        }
+        if let Some(backend) = self.storage {
+            config.storage.backend = backend;
+        }
+        if self.no_delete {
+            config.storage.delete.enabled = false;
+        }
+        if let Some(secs) = self.upload_expiry_secs {
+            config.uploads.expire_after_secs = secs;
+        }
+        if let Some(bytes) = self.manifest_max_bytes {
+            config.limits.manifest_max_bytes = bytes;
+        }
+        if let Some(level) = &self.log_level {
+            config.log.level = level.clone();
+        }
+        config.validate().map_err(|err| err.to_string())?;
+        Ok(config)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Command::Serve(args) = cli
+        .command
+        .unwrap_or(Command::Serve(ServeArgs::parse_env()));
+    let config = match args.config() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("registry: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    logging::init(&config.log.level);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("registry: starting the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("registry: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+impl ServeArgs {
+    /// `registry` without a command: the serve flags' environment variables still apply.
+    fn parse_env() -> ServeArgs {
+        #[derive(Parser)]
+        struct Bare {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        Bare::parse_from(["registry"]).serve
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let running = registry::start(&config)
+        .await
+        .map_err(|err| err.to_string())?;
+    let addr = running.local_addr();
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "listening on http://{addr}").map_err(|err| err.to_string())?;
+        stdout.flush().map_err(|err| err.to_string())?;
+    }
+    tracing::info!(%addr, root = %config.storage.root.display(), backend = ?config.storage.backend, "registry started");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

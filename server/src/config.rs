@@ -1,0 +1,242 @@
+//! Registry configuration: a YAML file, overridden by `QUAYSIDE_*` environment variables and
+//! command-line flags (see `registry serve --help`). Every field has a default, so an empty
+//! file (or none) runs a registry on 127.0.0.1:5000 storing under `./data`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::storage::StorageConfig;
+
+/// Everything the `registry` binary can be told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port (printed at start).
+    pub listen: SocketAddr,
+    pub storage: StorageSection,
+    pub uploads: UploadsSection,
+    pub limits: LimitsSection,
+    pub log: LogSection,
+}
+
+/// Where and how content is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSection {
+    pub backend: Backend,
+    /// Root directory of the filesystem backend.
+    pub root: PathBuf,
+    pub delete: DeleteSection,
+}
+
+/// The storage backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Files under `storage.root`; survives restarts.
+    Filesystem,
+    /// Process memory; lost on exit (tests, demos).
+    Memory,
+}
+
+/// Whether clients may delete manifests, tags and blobs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeleteSection {
+    pub enabled: bool,
+}
+
+/// Upload session lifetime.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UploadsSection {
+    /// Sessions idle this long (seconds) are discarded.
+    pub expire_after_secs: u64,
+    /// How often (seconds) expired sessions are looked for.
+    pub sweep_interval_secs: u64,
+}
+
+/// Request size limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Largest manifest accepted (bytes); larger pushes get 413. At least 4 MiB.
+    pub manifest_max_bytes: usize,
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSection {
+    /// A `tracing` filter (`info`, `debug`, `quayside_server=debug,warn`); `RUST_LOG` wins.
+    pub level: String,
+}
+
+/// The spec's floor: registries must accept manifests of 4 MiB.
+pub const MIN_MANIFEST_LIMIT: usize = 4 * 1024 * 1024;
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            storage: StorageSection::default(),
+            uploads: UploadsSection::default(),
+            limits: LimitsSection::default(),
+            log: LogSection::default(),
+        }
+    }
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        StorageSection {
+            backend: Backend::Filesystem,
+            root: PathBuf::from("data"),
+            delete: DeleteSection::default(),
+        }
+    }
+}
+
+impl Default for DeleteSection {
+    fn default() -> Self {
+        DeleteSection { enabled: true }
+    }
+}
+
+impl Default for UploadsSection {
+    fn default() -> Self {
+        UploadsSection {
+            expire_after_secs: 24 * 60 * 60,
+            sweep_interval_secs: 10 * 60,
+        }
+    }
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        LimitsSection {
+            manifest_max_bytes: MIN_MANIFEST_LIMIT,
+        }
+    }
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection {
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is invalid: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_yaml::Error,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads a YAML config file; absent fields keep their defaults.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_yaml(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Parses YAML text; an empty document is the default configuration.
+    pub fn from_yaml(text: &str) -> Result<Config, serde_yaml::Error> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        serde_yaml::from_str(text)
+    }
+
+    /// Refuses settings that would break the protocol or spin the sweeper.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.limits.manifest_max_bytes < MIN_MANIFEST_LIMIT {
+            return Err(ConfigError::Invalid(format!(
+                "limits.manifest_max_bytes must be at least {MIN_MANIFEST_LIMIT} (the spec requires 4 MiB manifests)"
+            )));
+        }
+        if self.uploads.sweep_interval_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "uploads.sweep_interval_secs must be at least 1".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The storage backend to open.
+    pub fn storage_config(&self) -> StorageConfig {
+        match self.storage.backend {
+            Backend::Memory => StorageConfig::Memory,
+            Backend::Filesystem => StorageConfig::Filesystem {
+                root: self.storage.root.clone(),
+            },
+        }
+    }
+
+    /// How long an idle upload session lives.
+    pub fn upload_expiry(&self) -> Duration {
+        Duration::from_secs(self.uploads.expire_after_secs)
+    }
+
+    /// How often expired sessions are swept.
+    pub fn sweep_interval(&self) -> Duration {
+        Duration::from_secs(self.uploads.sweep_interval_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_default_configuration() {
+        let config = Config::from_yaml("").unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.listen.to_string(), "127.0.0.1:5000");
+        assert_eq!(config.storage.root, PathBuf::from("data"));
+        assert!(config.storage.delete.enabled);
+    }
+
+    #[test]
+    fn yaml_fields_override_defaults_and_unknown_fields_are_refused() {
+        let config = Config::from_yaml(
+            "listen: 0.0.0.0:6000\nstorage:\n  backend: memory\n  delete:\n    enabled: false\n",
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 6000);
+        assert_eq!(config.storage.backend, Backend::Memory);
+        assert!(!config.storage.delete.enabled);
+        assert_eq!(config.uploads, UploadsSection::default());
+        assert!(Config::from_yaml("listn: 1.2.3.4:5").is_err());
+    }
+
+    #[test]
+    fn manifest_limit_below_four_mib_is_refused() {
+        let mut config = Config::default();
+        config.limits.manifest_max_bytes = 1024;
+        assert!(config.validate().is_err());
+        config.limits.manifest_max_bytes = MIN_MANIFEST_LIMIT;
+        assert!(config.validate().is_ok());
+    }
+}

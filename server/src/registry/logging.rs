@@ -1,0 +1,60 @@
+//! Logging: `tracing` to stderr, with dropshot's own `slog` events (one "request completed"
+//! per request, with method, URI, status and latency) forwarded into it, so the request log
+//! and the registry's messages share one format and one level filter.
+
+use std::fmt::Write as _;
+
+use slog::{Drain, Level, OwnedKVList, Record, KV};
+
+/// Installs the global subscriber: `RUST_LOG` if set, else `default_filter` (e.g. `info`).
+/// Safe to call more than once (later calls keep the first subscriber).
+pub fn init(default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(default_filter))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// A slog logger whose records become `tracing` events under the `dropshot` target.
+pub fn dropshot_logger() -> slog::Logger {
+    slog::Logger::root(TracingDrain.fuse(), slog::o!())
+}
+
+/// Forwards slog records to `tracing`, key-values flattened into the message.
+struct TracingDrain;
+
+impl Drain for TracingDrain {
+    type Ok = ();
+    type Err = slog::Never;
+
+    fn log(&self, record: &Record<'_>, values: &OwnedKVList) -> Result<(), slog::Never> {
+        let mut fields = Fields(String::new());
+        let _ = record.kv().serialize(record, &mut fields);
+        let _ = values.serialize(record, &mut fields);
+        let message = record.msg();
+        let fields = fields.0;
+        match record.level() {
+            Level::Critical | Level::Error => {
+                tracing::error!(target: "dropshot", "{message}{fields}")
+            }
+            Level::Warning => tracing::warn!(target: "dropshot", "{message}{fields}"),
+            Level::Info => tracing::info!(target: "dropshot", "{message}{fields}"),
+            Level::Debug => tracing::debug!(target: "dropshot", "{message}{fields}"),
+            Level::Trace => tracing::trace!(target: "dropshot", "{message}{fields}"),
+        }
+        Ok(())
+    }
+}
+
+/// ` key=value` pairs.
+struct Fields(String);
+
+impl slog::Serializer for Fields {
+    fn emit_arguments(&mut self, key: slog::Key, val: &std::fmt::Arguments<'_>) -> slog::Result {
+        let _ = write!(self.0, " {key}={val}");
+        Ok(())
+    }
+}

@@ -1,0 +1,444 @@
+//! Manifests: push (validate, check references, store the exact bytes, tag and index the
+//! subject in one metadata transaction), pull by tag or digest, and delete.
+//!
+//! Documents are parsed only to be inspected; what is stored and served is the pushed
+//! bytes, so digests never change. Docker schema 1 pushes are refused (MANIFEST_INVALID),
+//! as Distribution has done since 2.8: no current client needs them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::RwLock;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use http::StatusCode;
+use quayside_spec::grammar::{Algorithm, Digest, RepoName, Tag};
+use quayside_spec::schemas::{self, ValidateError};
+use serde_json::{json, Value};
+
+use super::{manifest_location, supported, Registry};
+use crate::error::Error;
+use crate::generated::operations::*;
+use crate::generated::runtime::{ApiError, ErrorCode, ResponseBody};
+use crate::storage::ManifestRecord;
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+const SCHEMA1: [&str; 2] = [
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+];
+
+/// More `?tag=` values than this in one push get 414 (the spec asks for at least 10).
+const MAX_TAGS_PER_PUSH: usize = 100;
+
+/// Manifest bytes by digest. Content-addressed, so an entry can never be stale: the
+/// metadata lookup that precedes every read decides whether the manifest still exists.
+/// Bounded by total size; when full it starts over, which keeps it simple and cheap.
+#[derive(Default)]
+pub(super) struct ManifestCache {
+    entries: RwLock<(HashMap<Digest, Bytes>, usize)>,
+}
+
+/// Total bytes of manifests kept in memory.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+impl ManifestCache {
+    fn get(&self, digest: &Digest) -> Option<Bytes> {
+        let entries = self.entries.read().ok()?;
+        entries.0.get(digest).cloned()
+    }
+
+    fn insert(&self, digest: &Digest, bytes: &Bytes) {
+        if bytes.len() > CACHE_BYTES / 16 {
+            return;
+        }
+        if let Ok(mut entries) = self.entries.write() {
+            if entries.1 + bytes.len() > CACHE_BYTES {
+                entries.0.clear();
+                entries.1 = 0;
+            }
+            if entries.0.insert(digest.clone(), bytes.clone()).is_none() {
+                entries.1 += bytes.len();
+            }
+        }
+    }
+}
+
+fn invalid(reason: impl Into<String>) -> ApiError {
+    Error::ManifestInvalid {
+        reason: reason.into(),
+    }
+    .into()
+}
+
+/// The media type without parameters (`; charset=utf-8`), lowercased.
+fn essence(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Decides the document's media type from `Content-Type` and its `mediaType` field, which
+/// must agree when both are present.
+fn media_type_of(content_type: Option<&str>, document: &Value) -> Result<String, ApiError> {
+    let field = document.get("mediaType").and_then(Value::as_str);
+    let declared = content_type.map(essence);
+    let media_type = match (declared, field) {
+        (Some(declared), Some(field)) if declared != field => {
+            return Err(invalid(format!(
+                "Content-Type {declared:?} does not match the manifest's mediaType {field:?}"
+            )))
+        }
+        (Some(declared), _) => declared,
+        (None, Some(field)) => field.to_owned(),
+        (None, None) if document.get("schemaVersion") == Some(&json!(1)) => SCHEMA1[0].to_owned(),
+        (None, None) => {
+            return Err(invalid(
+                "the manifest has no mediaType field and the request no Content-Type; send the manifest's media type as Content-Type",
+            ))
+        }
+    };
+    if SCHEMA1.contains(&media_type.as_str()) {
+        return Err(invalid(
+            "Docker schema 1 manifests are no longer accepted; push a schema 2 or OCI manifest",
+        ));
+    }
+    Ok(media_type)
+}
+
+/// What the registry records about a document: the content it references that must exist,
+/// the child manifests that must exist, and its referrer facts.
+struct Inspected {
+    blobs: Vec<Digest>,
+    children: Vec<Digest>,
+    subject: Option<Digest>,
+    artifact_type: Option<String>,
+    annotations: BTreeMap<String, String>,
+}
+
+fn descriptor_digest(descriptor: &Value, at: &str) -> Result<Digest, ApiError> {
+    descriptor
+        .get("digest")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid(format!("{at}: descriptor has no digest")))?
+        .parse::<Digest>()
+        .map_err(|err| invalid(format!("{at}: {err}")))
+}
+
+fn inspect(media_type: &str, document: &Value) -> Result<Inspected, ApiError> {
+    let mut inspected = Inspected {
+        blobs: Vec::new(),
+        children: Vec::new(),
+        subject: None,
+        artifact_type: document
+            .get("artifactType")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        annotations: document
+            .get("annotations")
+            .and_then(Value::as_object)
+            .map(|map| {
+                map.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    if let Some(subject) = document.get("subject") {
+        inspected.subject = Some(descriptor_digest(subject, "/subject")?);
+    }
+    match media_type {
+        OCI_MANIFEST | DOCKER_MANIFEST => {
+            if let Some(config) = document.get("config") {
+                inspected.blobs.push(descriptor_digest(config, "/config")?);
+                if inspected.artifact_type.is_none() {
+                    inspected.artifact_type = config
+                        .get("mediaType")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                }
+            }
+            let layers = document.get("layers").and_then(Value::as_array);
+            for (i, layer) in layers.into_iter().flatten().enumerate() {
+                // Non-distributable layers (with `urls`) live elsewhere by design.
+                if layer.get("urls").is_some() {
+                    continue;
+                }
+                inspected
+                    .blobs
+                    .push(descriptor_digest(layer, &format!("/layers/{i}"))?);
+            }
+        }
+        OCI_INDEX | DOCKER_LIST => {
+            let manifests = document.get("manifests").and_then(Value::as_array);
+            for (i, child) in manifests.into_iter().flatten().enumerate() {
+                inspected
+                    .children
+                    .push(descriptor_digest(child, &format!("/manifests/{i}"))?);
+            }
+        }
+        _ => {}
+    }
+    Ok(inspected)
+}
+
+/// Every referenced blob and child manifest must already be in the repository; the answer
+/// names the first missing digest and lists them all in `detail`.
+async fn check_references(
+    registry: &Registry,
+    name: &RepoName,
+    inspected: &Inspected,
+) -> Result<(), ApiError> {
+    let meta = &registry.storage.metadata;
+    let mut missing = Vec::new();
+    for digest in &inspected.blobs {
+        if digest.algorithm().is_none() || !meta.is_linked(name, digest).await? {
+            missing.push(digest.clone());
+        }
+    }
+    for digest in &inspected.children {
+        if digest.algorithm().is_none() || meta.get_manifest(name, digest).await?.is_none() {
+            missing.push(digest.clone());
+        }
+    }
+    let Some(first) = missing.first() else {
+        return Ok(());
+    };
+    let all: Vec<&str> = missing.iter().map(Digest::as_str).collect();
+    Err(ApiError::from(Error::ManifestBlobUnknown {
+        repository: name.clone(),
+        digest: first.clone(),
+    })
+    .with_detail(json!({ "name": name.as_str(), "digest": first.as_str(), "missing": all })))
+}
+
+pub(super) async fn put(
+    registry: &Registry,
+    params: ManifestPutParams,
+) -> Result<ManifestPutResponse, ApiError> {
+    if params.tag.len() > MAX_TAGS_PER_PUSH {
+        return Err(ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            ErrorCode::Unsupported,
+            format!(
+                "at most {MAX_TAGS_PER_PUSH} tag parameters are accepted in one push; push the others separately"
+            ),
+        ));
+    }
+    let bytes = params.body;
+    let document = schemas::parse_strict(&bytes).map_err(|v| invalid(v.to_string()))?;
+    let media_type = media_type_of(params.content_type.as_deref(), &document)?;
+    schemas::validate(&media_type, &bytes).map_err(|err| match err {
+        ValidateError::UnknownMediaType(t) => invalid(format!(
+            "{t:?} is not a manifest media type this registry accepts"
+        )),
+        ValidateError::Invalid(violations) => {
+            let list: Vec<String> = violations.iter().map(ToString::to_string).collect();
+            invalid(list.first().cloned().unwrap_or_default())
+                .with_detail(json!({ "violations": list }))
+        }
+    })?;
+
+    let algorithm = match params.reference.as_digest() {
+        Some(digest) => supported(digest)?,
+        None => Algorithm::Sha256,
+    };
+    let digest = Digest::of_with(algorithm, &bytes);
+    if let Some(expected) = params.reference.as_digest() {
+        if *expected != digest {
+            return Err(Error::DigestMismatch {
+                expected: expected.clone(),
+                actual: digest,
+            }
+            .into());
+        }
+    }
+
+    let inspected = inspect(&media_type, &document)?;
+    check_references(registry, &params.name, &inspected).await?;
+
+    let mut tags: Vec<Tag> = params.reference.as_tag().cloned().into_iter().collect();
+    for tag in &params.tag {
+        if !tags.contains(tag) {
+            tags.push(tag.clone());
+        }
+    }
+    let mut references = inspected.blobs;
+    references.extend(inspected.children);
+    let record = ManifestRecord {
+        digest: digest.clone(),
+        media_type,
+        size: bytes.len() as u64,
+        subject: inspected.subject,
+        artifact_type: inspected.artifact_type,
+        annotations: inspected.annotations,
+        references,
+    };
+    let storage = &registry.storage;
+    storage.blobs.put(&digest, bytes.clone()).await?;
+    storage
+        .metadata
+        .put_manifest(&params.name, &record, &tags)
+        .await?;
+    registry.manifests.insert(&digest, &bytes);
+
+    Ok(ManifestPutResponse::Created {
+        headers: ManifestPutCreatedHeaders {
+            location: Some(manifest_location(&params.name, &digest)),
+            docker_content_digest: Some(digest),
+            content_length: Some(0),
+            oci_subject: record.subject,
+            oci_tag: params.tag,
+        },
+    })
+}
+
+/// The record a reference names in the repository, or 404 MANIFEST_UNKNOWN.
+async fn resolve(
+    registry: &Registry,
+    name: &RepoName,
+    reference: &quayside_spec::grammar::Reference,
+) -> Result<ManifestRecord, ApiError> {
+    let meta = &registry.storage.metadata;
+    let unknown = || Error::ManifestUnknown {
+        repository: name.clone(),
+        reference: reference.to_string(),
+    };
+    let digest = match reference.as_digest() {
+        Some(digest) => {
+            supported(digest)?;
+            digest.clone()
+        }
+        None => {
+            let tag = reference.as_tag().ok_or_else(unknown)?;
+            meta.resolve_tag(name, tag).await?.ok_or_else(unknown)?
+        }
+    };
+    Ok(meta
+        .get_manifest(name, &digest)
+        .await?
+        .ok_or_else(unknown)?)
+}
+
+pub(super) async fn get(
+    registry: &Registry,
+    params: ManifestGetParams,
+) -> Result<ManifestGetResponse, ApiError> {
+    let record = resolve(registry, &params.name, &params.reference).await?;
+    let bytes = match registry.manifests.get(&record.digest) {
+        Some(bytes) => bytes,
+        None => {
+            let read = registry.storage.blobs.read(&record.digest, None).await?;
+            let chunks: Vec<Bytes> = read.body.try_collect().await?;
+            let bytes = Bytes::from(chunks.concat());
+            registry.manifests.insert(&record.digest, &bytes);
+            bytes
+        }
+    };
+    Ok(ManifestGetResponse::Ok {
+        headers: ManifestGetOkHeaders {
+            docker_content_digest: Some(record.digest),
+            content_length: Some(bytes.len() as u64),
+        },
+        content_type: record.media_type,
+        body: ResponseBody::Bytes(bytes),
+    })
+}
+
+pub(super) async fn head(
+    registry: &Registry,
+    params: ManifestHeadParams,
+) -> Result<ManifestHeadResponse, ApiError> {
+    let record = resolve(registry, &params.name, &params.reference).await?;
+    Ok(ManifestHeadResponse::Ok {
+        headers: ManifestHeadOkHeaders {
+            docker_content_digest: Some(record.digest),
+            content_length: Some(record.size),
+        },
+        content_type: record.media_type,
+    })
+}
+
+/// By digest: the manifest, its tags and its referrer entry. By tag: only the tag.
+pub(super) async fn delete(
+    registry: &Registry,
+    params: ManifestDeleteParams,
+) -> Result<ManifestDeleteResponse, ApiError> {
+    registry.check_delete_enabled()?;
+    let meta = &registry.storage.metadata;
+    match (params.reference.as_digest(), params.reference.as_tag()) {
+        (Some(digest), _) => {
+            supported(digest)?;
+            meta.delete_manifest(&params.name, digest).await?;
+        }
+        (None, Some(tag)) => meta.delete_tag(&params.name, tag).await?,
+        (None, None) => {
+            return Err(Error::ManifestUnknown {
+                repository: params.name,
+                reference: params.reference.to_string(),
+            }
+            .into())
+        }
+    }
+    Ok(ManifestDeleteResponse::Accepted {
+        headers: ManifestDeleteAcceptedHeaders {
+            content_length: Some(0),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_type_and_media_type_field_must_agree() {
+        let doc = json!({ "mediaType": OCI_MANIFEST });
+        assert_eq!(media_type_of(None, &doc).unwrap(), OCI_MANIFEST);
+        assert_eq!(
+            media_type_of(
+                Some("application/vnd.oci.image.manifest.v1+json; charset=utf-8"),
+                &doc
+            )
+            .unwrap(),
+            OCI_MANIFEST
+        );
+        assert_eq!(
+            media_type_of(Some(DOCKER_MANIFEST), &doc).unwrap_err().code,
+            ErrorCode::ManifestInvalid
+        );
+        assert!(media_type_of(None, &json!({ "schemaVersion": 2 })).is_err());
+    }
+
+    #[test]
+    fn schema1_is_refused_with_a_clear_message() {
+        let err = media_type_of(None, &json!({ "schemaVersion": 1 })).unwrap_err();
+        assert_eq!(err.code, ErrorCode::ManifestInvalid);
+        assert!(err.message.contains("schema 1"), "{}", err.message);
+    }
+
+    #[test]
+    fn inspect_skips_foreign_layers_and_falls_back_to_config_type() {
+        let config = Digest::of(b"c");
+        let layer = Digest::of(b"l");
+        let foreign = Digest::of(b"f");
+        let doc = json!({
+            "config": { "mediaType": "application/vnd.example+json", "digest": config.as_str(), "size": 1 },
+            "layers": [
+                { "digest": layer.as_str() },
+                { "digest": foreign.as_str(), "urls": ["https://example.com/f"] }
+            ]
+        });
+        let inspected = inspect(OCI_MANIFEST, &doc).unwrap();
+        assert_eq!(inspected.blobs, vec![config, layer]);
+        assert_eq!(
+            inspected.artifact_type.as_deref(),
+            Some("application/vnd.example+json")
+        );
+    }
+}
