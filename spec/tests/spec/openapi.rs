@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use jsonschema::{Draft, Retrieve, Uri, Validator};
+use quayside_spec::grammar::{Digest, Reference, RepoName, Tag};
 use quayside_spec::openapi::{self, MULTI_SEGMENT_EXTENSION, OPENAPI_YAML};
+use quayside_spec::schemas;
 use serde_json::{json, Value};
 
 /// The contract every engineer relies on: operationId, method, path.
@@ -368,6 +370,64 @@ fn grammar_patterns_accept_and_reject_what_the_spec_says() {
     .expect("compiles");
     assert!(name.is_valid(&json!("a".repeat(255))));
     assert!(!name.is_valid(&json!("a".repeat(256))));
+}
+
+#[test]
+fn spec_patterns_agree_with_the_grammar_module() {
+    let doc = raw();
+    let pattern = |schema: &str| {
+        compile(
+            &doc,
+            &json!({"$ref": format!("#/components/schemas/{schema}")}),
+        )
+        .expect("component schema compiles")
+    };
+    let samples = [
+        "library/alpine",
+        "a",
+        "a/b/c",
+        "a__b",
+        "a___b",
+        "a--b.c_d",
+        "a-",
+        "-a",
+        "A",
+        "a//b",
+        "a/",
+        "_catalog",
+        "latest",
+        "_x",
+        ".x",
+        "v1.0.0-RC.1",
+        "sha256:23965c87c60b94345e97030d57b53336a9b07ee42c0aaccf6d553e4a360463b4",
+        "sha256:23965C87C60B94345E97030D57B53336A9B07EE42C0AACCF6D553E4A360463B4",
+        "sha256:abc",
+        "sha512:abc",
+        "blake3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262",
+        "sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564",
+        "x:y:z",
+        "",
+    ];
+    let name = pattern("RepositoryName");
+    let tag = pattern("Tag");
+    let digest = pattern("Digest");
+    let reference = pattern("Reference");
+    for sample in samples {
+        let value = json!(sample);
+        // Names and tags: the grammar module accepts exactly what the pattern accepts.
+        let name_ok = sample.parse::<RepoName>().is_ok();
+        assert_eq!(name.is_valid(&value), name_ok, "name {sample:?}");
+        let tag_ok = sample.parse::<Tag>().is_ok();
+        assert_eq!(tag.is_valid(&value), tag_ok, "tag {sample:?}");
+        // Digests: the pattern is the general grammar; the code also checks the encoding
+        // of registered algorithms, so it may only be stricter.
+        if sample.parse::<Digest>().is_ok() {
+            assert!(digest.is_valid(&value), "digest {sample:?}");
+        }
+        if sample.parse::<Reference>().is_ok() {
+            assert!(reference.is_valid(&value), "reference {sample:?}");
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -749,7 +809,7 @@ fn check(doc: &Value, example: &Example) -> Result<(), String> {
 fn every_example_validates_against_its_schema() {
     let doc = raw();
     let examples = collect_examples(&doc);
-    let failures: Vec<String> = examples
+    let mut failures: Vec<String> = examples
         .iter()
         .filter_map(|ex| {
             check(&doc, ex)
@@ -757,6 +817,26 @@ fn every_example_validates_against_its_schema() {
                 .map(|e| format!("{}: {e}", ex.pointer))
         })
         .collect();
+    // Examples whose schema is a whole schema file also pass the crate's own validator,
+    // the one the server uses.
+    let mut by_crate = 0;
+    for ex in &examples {
+        let file = ex.schema["$ref"]
+            .as_str()
+            .and_then(|r| r.strip_prefix("schemas/"));
+        if let Some(file) = file {
+            by_crate += 1;
+            if let Err(violations) = schemas::validate_against(file, &ex.value) {
+                let list: Vec<String> = violations.iter().map(ToString::to_string).collect();
+                failures.push(format!(
+                    "{} (schemas::validate_against): {}",
+                    ex.pointer,
+                    list.join("; ")
+                ));
+            }
+        }
+    }
+    assert!(by_crate >= 20, "only {by_crate} examples use a schema file");
     assert!(
         failures.is_empty(),
         "invalid examples:\n{}",
