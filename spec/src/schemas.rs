@@ -142,15 +142,19 @@ pub fn media_types() -> &'static [MediaType] {
     })
 }
 
-/// Schema file name for a media type, if documents of that type have one.
+/// Schema file name for a media type (parameters and case ignored), if documents of that
+/// type have one.
 pub fn schema_for_media_type(media_type: &str) -> Option<&'static str> {
     media_type_row(media_type).and_then(|row| row.schema.as_deref())
 }
 
+/// Looks a media type up as HTTP sends it: parameters (`; charset=utf-8`) ignored and
+/// case-insensitive, as RFC 6838 names are.
 fn media_type_row(media_type: &str) -> Option<&'static MediaType> {
+    let essence = media_type.split(';').next().unwrap_or_default().trim();
     media_types()
         .iter()
-        .find(|row| row.media_type == media_type)
+        .find(|row| row.media_type.eq_ignore_ascii_case(essence))
 }
 
 /// Parses strict JSON (RFC 8259, UTF-8): no trailing commas, comments or invalid UTF-8.
@@ -166,7 +170,8 @@ pub fn parse_strict(bytes: &[u8]) -> Result<Value, Violation> {
     })
 }
 
-/// Validates `bytes` as a document of `media_type`, reporting every violation.
+/// Validates `bytes` as a document of `media_type` (a `Content-Type` value will do:
+/// parameters and case are ignored), reporting every violation.
 pub fn validate(media_type: &str, bytes: &[u8]) -> Result<(), ValidateError> {
     let row = media_type_row(media_type)
         .filter(|row| row.schema.is_some())

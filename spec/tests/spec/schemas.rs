@@ -690,6 +690,21 @@ fn duplicate_keys_are_accepted_with_the_last_value() {
 }
 
 #[test]
+fn content_type_parameters_and_case_are_ignored_in_lookup() {
+    let content_type = "Application/VND.OCI.Image.Manifest.v1+JSON; charset=utf-8";
+    assert_eq!(
+        schema_for_media_type(content_type),
+        Some("oci-image-manifest.schema.json")
+    );
+    let manifest = minimal_manifest().to_string();
+    assert_eq!(validate(content_type, manifest.as_bytes()), Ok(()));
+    assert_eq!(
+        validate(content_type, b"{}").map_err(|err| matches!(err, ValidateError::Invalid(_))),
+        Err(true)
+    );
+}
+
+#[test]
 fn media_types_without_a_schema_are_unknown() {
     for media_type in [
         "application/vnd.oci.image.layer.v1.tar+gzip",
