@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 
-fn start(registry: MemoryRegistry) -> HttpServer<Arc<MemoryRegistry>> {
+pub fn start(registry: MemoryRegistry) -> HttpServer<Arc<MemoryRegistry>> {
     let api = api_description::<MemoryRegistry>().expect("endpoints register");
     let log = ConfigLogging::StderrTerminal {
         level: ConfigLoggingLevel::Error,
