@@ -196,9 +196,9 @@ pub mod types {
             Default::default()
         }
     }
-    /**algorithm:encoded. Any algorithm matching the general grammar is accepted; the registered sha256 and sha512 must carry exactly 64 or 128 lowercase hex digits.
-
-    Also checked by the JSON Schema, not expressible in OpenAPI 3.0: `{"if":{"pattern":"^sha256:"}}`; `{"then":{"pattern":"^sha256:[a-f0-9]{64}$"}}`; `{"else":{"if":{"pattern":"^sha512:"},"then":{"pattern":"^sha512:[a-f0-9]{128}$"},"else":{"pattern":"^[a-z0-9]+([+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$"}}}`*/
+    /// algorithm:encoded. Any algorithm matching the general grammar is accepted; the registered sha256 and sha512 must carry exactly 64 or 128 lowercase hex digits.
+    ///
+    /// Also checked by the JSON Schema, not expressible in OpenAPI 3.0: `{"if":{"pattern":"^sha256:"}}`; `{"then":{"pattern":"^sha256:[a-f0-9]{64}$"}}`; `{"else":{"if":{"pattern":"^sha512:"},"then":{"pattern":"^sha512:[a-f0-9]{128}$"},"else":{"pattern":"^[a-z0-9]+([+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$"}}}`
     #[derive(
         ::serde::Deserialize, ::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd,
     )]
@@ -436,9 +436,8 @@ pub mod types {
             Default::default()
         }
     }
-    /**A content digest, `algorithm:encoded`. Registered algorithms: `sha256` (64
-    lowercase hex digits) and `sha512` (128 lowercase hex digits).
-    */
+    /// A content digest, `algorithm:encoded`. Registered algorithms: `sha256` (64
+    /// lowercase hex digits) and `sha512` (128 lowercase hex digits).
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct Digest(::std::string::String);
@@ -1272,7 +1271,8 @@ pub mod types {
     ///`ErrorEnvelopeErrorsItem`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct ErrorEnvelopeErrorsItem {
-        pub code: ErrorEnvelopeErrorsItemCode,
+        ///Known values: BLOB_UNKNOWN, BLOB_UPLOAD_INVALID, BLOB_UPLOAD_UNKNOWN, DIGEST_INVALID, MANIFEST_BLOB_UNKNOWN, MANIFEST_INVALID, MANIFEST_UNKNOWN, NAME_INVALID, NAME_UNKNOWN, SIZE_INVALID, UNAUTHORIZED, DENIED, UNSUPPORTED, TOOMANYREQUESTS.
+        pub code: ::std::string::String,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub detail: ::std::option::Option<::serde_json::Value>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1281,105 +1281,6 @@ pub mod types {
     impl ErrorEnvelopeErrorsItem {
         pub fn builder() -> builder::ErrorEnvelopeErrorsItem {
             Default::default()
-        }
-    }
-    ///`ErrorEnvelopeErrorsItemCode`
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Copy,
-        Debug,
-        Eq,
-        Hash,
-        Ord,
-        PartialEq,
-        PartialOrd,
-    )]
-    pub enum ErrorEnvelopeErrorsItemCode {
-        #[serde(rename = "BLOB_UNKNOWN")]
-        BlobUnknown,
-        #[serde(rename = "BLOB_UPLOAD_INVALID")]
-        BlobUploadInvalid,
-        #[serde(rename = "BLOB_UPLOAD_UNKNOWN")]
-        BlobUploadUnknown,
-        #[serde(rename = "DIGEST_INVALID")]
-        DigestInvalid,
-        #[serde(rename = "MANIFEST_BLOB_UNKNOWN")]
-        ManifestBlobUnknown,
-        #[serde(rename = "MANIFEST_INVALID")]
-        ManifestInvalid,
-        #[serde(rename = "MANIFEST_UNKNOWN")]
-        ManifestUnknown,
-        #[serde(rename = "NAME_INVALID")]
-        NameInvalid,
-        #[serde(rename = "NAME_UNKNOWN")]
-        NameUnknown,
-        #[serde(rename = "SIZE_INVALID")]
-        SizeInvalid,
-        #[serde(rename = "UNAUTHORIZED")]
-        Unauthorized,
-        #[serde(rename = "DENIED")]
-        Denied,
-        #[serde(rename = "UNSUPPORTED")]
-        Unsupported,
-        #[serde(rename = "TOOMANYREQUESTS")]
-        Toomanyrequests,
-    }
-    impl ::std::fmt::Display for ErrorEnvelopeErrorsItemCode {
-        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-            match *self {
-                Self::BlobUnknown => f.write_str("BLOB_UNKNOWN"),
-                Self::BlobUploadInvalid => f.write_str("BLOB_UPLOAD_INVALID"),
-                Self::BlobUploadUnknown => f.write_str("BLOB_UPLOAD_UNKNOWN"),
-                Self::DigestInvalid => f.write_str("DIGEST_INVALID"),
-                Self::ManifestBlobUnknown => f.write_str("MANIFEST_BLOB_UNKNOWN"),
-                Self::ManifestInvalid => f.write_str("MANIFEST_INVALID"),
-                Self::ManifestUnknown => f.write_str("MANIFEST_UNKNOWN"),
-                Self::NameInvalid => f.write_str("NAME_INVALID"),
-                Self::NameUnknown => f.write_str("NAME_UNKNOWN"),
-                Self::SizeInvalid => f.write_str("SIZE_INVALID"),
-                Self::Unauthorized => f.write_str("UNAUTHORIZED"),
-                Self::Denied => f.write_str("DENIED"),
-                Self::Unsupported => f.write_str("UNSUPPORTED"),
-                Self::Toomanyrequests => f.write_str("TOOMANYREQUESTS"),
-            }
-        }
-    }
-    impl ::std::str::FromStr for ErrorEnvelopeErrorsItemCode {
-        type Err = self::error::ConversionError;
-        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            match value {
-                "BLOB_UNKNOWN" => Ok(Self::BlobUnknown),
-                "BLOB_UPLOAD_INVALID" => Ok(Self::BlobUploadInvalid),
-                "BLOB_UPLOAD_UNKNOWN" => Ok(Self::BlobUploadUnknown),
-                "DIGEST_INVALID" => Ok(Self::DigestInvalid),
-                "MANIFEST_BLOB_UNKNOWN" => Ok(Self::ManifestBlobUnknown),
-                "MANIFEST_INVALID" => Ok(Self::ManifestInvalid),
-                "MANIFEST_UNKNOWN" => Ok(Self::ManifestUnknown),
-                "NAME_INVALID" => Ok(Self::NameInvalid),
-                "NAME_UNKNOWN" => Ok(Self::NameUnknown),
-                "SIZE_INVALID" => Ok(Self::SizeInvalid),
-                "UNAUTHORIZED" => Ok(Self::Unauthorized),
-                "DENIED" => Ok(Self::Denied),
-                "UNSUPPORTED" => Ok(Self::Unsupported),
-                "TOOMANYREQUESTS" => Ok(Self::Toomanyrequests),
-                _ => Err("invalid value".into()),
-            }
-        }
-    }
-    impl ::std::convert::TryFrom<&str> for ErrorEnvelopeErrorsItemCode {
-        type Error = self::error::ConversionError;
-        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-    impl ::std::convert::TryFrom<::std::string::String> for ErrorEnvelopeErrorsItemCode {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
         }
     }
     ///`Int64`
@@ -2169,9 +2070,9 @@ pub mod types {
                 .map_err(|e| <D::Error as ::serde::de::Error>::custom(e.to_string()))
         }
     }
-    /**application/vnd.oci.image.manifest.v1+json, for images and artifacts. Empty layers are accepted (artifacts use []); an empty config requires artifactType; a manifests field is rejected (CVE-2021-41190).
-
-    Also checked by the JSON Schema, not expressible in OpenAPI 3.0: `{"if":{"required":["config"],"properties":{"config":{"required":["mediaType"],"properties":{"mediaType":{"const":"application/vnd.oci.empty.v1+json"}}}}}}`; `{"then":{"required":["artifactType"]}}`*/
+    /// application/vnd.oci.image.manifest.v1+json, for images and artifacts. Empty layers are accepted (artifacts use []); an empty config requires artifactType; a manifests field is rejected (CVE-2021-41190).
+    ///
+    /// Also checked by the JSON Schema, not expressible in OpenAPI 3.0: `{"if":{"required":["config"],"properties":{"config":{"required":["mediaType"],"properties":{"mediaType":{"const":"application/vnd.oci.empty.v1+json"}}}}}}`; `{"then":{"required":["artifactType"]}}`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct OciImageManifest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2657,10 +2558,9 @@ pub mod types {
                 .map_err(|e| <D::Error as ::serde::de::Error>::custom(e.to_string()))
         }
     }
-    /**A repository name: one or more `/`-separated components of lowercase letters and
-    digits, separated inside a component by `.`, `_`, `__` or runs of `-`; at most 255
-    characters in all.
-    */
+    /// A repository name: one or more `/`-separated components of lowercase letters and
+    /// digits, separated inside a component by `.`, `_`, `__` or runs of `-`; at most 255
+    /// characters in all.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct RepositoryName(::std::string::String);
@@ -2770,9 +2670,8 @@ pub mod types {
             value.parse()
         }
     }
-    /**The registry's identifier of an upload session. Clients MUST treat it, and the
-    whole upload URL, as opaque.
-    */
+    /// The registry's identifier of an upload session. Clients MUST treat it, and the
+    /// whole upload URL, as opaque.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct SessionId(::std::string::String);
@@ -5147,7 +5046,7 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct ErrorEnvelopeErrorsItem {
-            code: ::std::result::Result<super::ErrorEnvelopeErrorsItemCode, ::std::string::String>,
+            code: ::std::result::Result<::std::string::String, ::std::string::String>,
             detail: ::std::result::Result<
                 ::std::option::Option<::serde_json::Value>,
                 ::std::string::String,
@@ -5169,7 +5068,7 @@ pub mod types {
         impl ErrorEnvelopeErrorsItem {
             pub fn code<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::ErrorEnvelopeErrorsItemCode>,
+                T: ::std::convert::TryInto<::std::string::String>,
                 T::Error: ::std::fmt::Display,
             {
                 self.code = value
@@ -6892,85 +6791,85 @@ pub mod types {
     }
 }
 #[derive(Clone, Debug)]
-/**Client for Quayside Registry API
-
-The HTTP protocol spoken by a container registry: the OCI Distribution Specification
-v1.1.1, the additions already merged on its main branch (`digest-algorithm` on upload
-start, `?tag=` on manifest push, upload cancellation) and the parts of the Docker
-Registry HTTP API V2 that Docker clients still depend on (`/v2/_catalog`, schema 1
-manifests, `Docker-Distribution-API-Version`).
-
-This document is the source of truth for Quayside: the server's routes, the client and
-the conformance suite are generated from it or checked against it.
-
-## Conventions
-
-**Repository names contain slashes.** A name such as `library/alpine` or
-`team/project/api` is one path parameter spanning several segments; such parameters
-carry the vendor extension `x-oci-multi-segment: true`. Clients MUST NOT percent-encode
-the `/` inside a name. Because a name component may itself be `blobs`, `manifests`,
-`tags`, `referrers`, `uploads` or `_catalog`, a server SHOULD match routes from the right
-end of the path.
-
-**Docker compatibility.** Every response carries
-`Docker-Distribution-API-Version: registry/2.0`; Docker clients look for it on
-`GET /v2/` to recognise a V2 registry. Docker media types (schema 2 manifests and manifest
-lists, signed and unsigned schema 1 manifests) are accepted and served byte for byte
-alongside the OCI ones.
-
-**Content negotiation.** Manifests are stored and served exactly as pushed; the
-registry MUST NOT rewrite them. A client lists the manifest media types it understands in
-`Accept`, and the response's `Content-Type` names the type actually returned (the
-`mediaType` it was pushed with). Quayside never converts between formats: a client
-that sends no `Accept` gets the manifest as stored.
-
-**Digests.** Content is addressed by `algorithm:encoded` digests. `sha256` (64 lowercase
-hex digits) MUST be supported; `sha512` (128 lowercase hex digits) is supported as
-well. Whenever the registry returns content it sends `Docker-Content-Digest`, and a
-client SHOULD verify the bytes it received against the digest it asked for.
-
-**Pagination.** List endpoints (`tags/list`, `_catalog`, `referrers`) accept `n`, the
-page size, and `last`, the last entry of the previous page. When more entries follow,
-the response carries `Link: <url>; rel="next"`; the client follows that URL verbatim
-rather than building the next one itself. Entries come in lexical order.
-
-**Errors.** Every 4xx response with a body uses the error envelope
-`{"errors":[{"code","message","detail"}]}` with one of the fourteen codes:
-`BLOB_UNKNOWN`, `BLOB_UPLOAD_INVALID`, `BLOB_UPLOAD_UNKNOWN`, `DIGEST_INVALID`,
-`MANIFEST_BLOB_UNKNOWN`, `MANIFEST_INVALID`, `MANIFEST_UNKNOWN`, `NAME_INVALID`,
-`NAME_UNKNOWN`, `SIZE_INVALID`, `UNAUTHORIZED`, `DENIED`, `UNSUPPORTED`,
-`TOOMANYREQUESTS`. Clients MUST tolerate codes they do not know. Responses to `HEAD`
-requests never have a body, so only their status tells what went wrong.
-
-## Authentication: the token challenge flow
-
-A registry MAY serve anonymous requests. When a request lacks the credentials it
-needs, the registry answers `401 Unauthorized` with a `WWW-Authenticate` challenge:
-
-1. With **Basic** auth (`WWW-Authenticate: Basic realm="Quayside"`) the client retries
-   the same request with `Authorization: Basic <base64(user:password)>`.
-2. With **Bearer** token auth the challenge names a token service and the access
-   needed, for example
-   `Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:library/alpine:pull,push"`.
-   The client requests a token from the `realm` URL, passing `service` and every
-   `scope` as query parameters (and its own credentials, if any, with Basic auth), gets
-   back JSON carrying `token` (or `access_token`), and retries the original request
-   with `Authorization: Bearer <token>`. A token is valid for the scopes it was issued
-   for; a request needing more access gets a new challenge listing the wider scope.
-3. A client that has authenticated but lacks permission receives `403 Forbidden`
-   (`DENIED`) and SHOULD NOT retry with the same credentials.
-
-Clients SHOULD start with `GET /v2/` to discover whether and how to authenticate.
-
-## Redirects, rate limits and warnings
-
-A registry MAY answer any request with a redirect; clients SHOULD follow it and MUST
-NOT send `Authorization` to a different host. A `429` SHOULD carry `Retry-After`.
-Informational `Warning: 299 - "<text>"` headers MAY appear on any response; clients
-SHOULD show them to the user and MUST NOT act on them automatically.
-
-
-Version: 1.1.1-quayside.1*/
+/// Client for Quayside Registry API
+///
+/// The HTTP protocol spoken by a container registry: the OCI Distribution Specification
+/// v1.1.1, the additions already merged on its main branch (`digest-algorithm` on upload
+/// start, `?tag=` on manifest push, upload cancellation) and the parts of the Docker
+/// Registry HTTP API V2 that Docker clients still depend on (`/v2/_catalog`, schema 1
+/// manifests, `Docker-Distribution-API-Version`).
+///
+/// This document is the source of truth for Quayside: the server's routes, the client and
+/// the conformance suite are generated from it or checked against it.
+///
+/// ## Conventions
+///
+/// **Repository names contain slashes.** A name such as `library/alpine` or
+/// `team/project/api` is one path parameter spanning several segments; such parameters
+/// carry the vendor extension `x-oci-multi-segment: true`. Clients MUST NOT percent-encode
+/// the `/` inside a name. Because a name component may itself be `blobs`, `manifests`,
+/// `tags`, `referrers`, `uploads` or `_catalog`, a server SHOULD match routes from the right
+/// end of the path.
+///
+/// **Docker compatibility.** Every response carries
+/// `Docker-Distribution-API-Version: registry/2.0`; Docker clients look for it on
+/// `GET /v2/` to recognise a V2 registry. Docker media types (schema 2 manifests and manifest
+/// lists, signed and unsigned schema 1 manifests) are accepted and served byte for byte
+/// alongside the OCI ones.
+///
+/// **Content negotiation.** Manifests are stored and served exactly as pushed; the
+/// registry MUST NOT rewrite them. A client lists the manifest media types it understands in
+/// `Accept`, and the response's `Content-Type` names the type actually returned (the
+/// `mediaType` it was pushed with). Quayside never converts between formats: a client
+/// that sends no `Accept` gets the manifest as stored.
+///
+/// **Digests.** Content is addressed by `algorithm:encoded` digests. `sha256` (64 lowercase
+/// hex digits) MUST be supported; `sha512` (128 lowercase hex digits) is supported as
+/// well. Whenever the registry returns content it sends `Docker-Content-Digest`, and a
+/// client SHOULD verify the bytes it received against the digest it asked for.
+///
+/// **Pagination.** List endpoints (`tags/list`, `_catalog`, `referrers`) accept `n`, the
+/// page size, and `last`, the last entry of the previous page. When more entries follow,
+/// the response carries `Link: <url>; rel="next"`; the client follows that URL verbatim
+/// rather than building the next one itself. Entries come in lexical order.
+///
+/// **Errors.** Every 4xx response with a body uses the error envelope
+/// `{"errors":[{"code","message","detail"}]}` with one of the fourteen codes:
+/// `BLOB_UNKNOWN`, `BLOB_UPLOAD_INVALID`, `BLOB_UPLOAD_UNKNOWN`, `DIGEST_INVALID`,
+/// `MANIFEST_BLOB_UNKNOWN`, `MANIFEST_INVALID`, `MANIFEST_UNKNOWN`, `NAME_INVALID`,
+/// `NAME_UNKNOWN`, `SIZE_INVALID`, `UNAUTHORIZED`, `DENIED`, `UNSUPPORTED`,
+/// `TOOMANYREQUESTS`. Clients MUST tolerate codes they do not know. Responses to `HEAD`
+/// requests never have a body, so only their status tells what went wrong.
+///
+/// ## Authentication: the token challenge flow
+///
+/// A registry MAY serve anonymous requests. When a request lacks the credentials it
+/// needs, the registry answers `401 Unauthorized` with a `WWW-Authenticate` challenge:
+///
+/// 1. With **Basic** auth (`WWW-Authenticate: Basic realm="Quayside"`) the client retries
+///    the same request with `Authorization: Basic <base64(user:password)>`.
+/// 2. With **Bearer** token auth the challenge names a token service and the access
+///    needed, for example
+///    `Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:library/alpine:pull,push"`.
+///    The client requests a token from the `realm` URL, passing `service` and every
+///    `scope` as query parameters (and its own credentials, if any, with Basic auth), gets
+///    back JSON carrying `token` (or `access_token`), and retries the original request
+///    with `Authorization: Bearer <token>`. A token is valid for the scopes it was issued
+///    for; a request needing more access gets a new challenge listing the wider scope.
+/// 3. A client that has authenticated but lacks permission receives `403 Forbidden`
+///    (`DENIED`) and SHOULD NOT retry with the same credentials.
+///
+/// Clients SHOULD start with `GET /v2/` to discover whether and how to authenticate.
+///
+/// ## Redirects, rate limits and warnings
+///
+/// A registry MAY answer any request with a redirect; clients SHOULD follow it and MUST
+/// NOT send `Authorization` to a different host. A `429` SHOULD carry `Retry-After`.
+/// Informational `Warning: 299 - "<text>"` headers MAY appear on any response; clients
+/// SHOULD show them to the user and MUST NOT act on them automatically.
+///
+///
+/// Version: 1.1.1-quayside.1
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -7022,552 +6921,553 @@ impl ClientInfo<()> for Client {
 }
 impl ClientHooks<()> for &Client {}
 impl Client {
-    /**Check that the registry implements the V2 API
-
-    The entry point of every client session. A `200` tells the client that the registry
-    speaks this protocol and that its credentials (or none, for anonymous access) are
-    accepted. A `401` carries the `WWW-Authenticate` challenge that starts the token
-    flow described above; clients SHOULD call this endpoint first to learn it.
-
-    The registry MUST send `Docker-Distribution-API-Version: registry/2.0`. A `404`
-    means the server does not implement the V2 API at all.
-
-
-    Sends a `GET` request to `/v2/`
-
-    ```ignore
-    let response = client.v2_check()
-        .send()
-        .await;
-    ```*/
+    /// Check that the registry implements the V2 API
+    ///
+    /// The entry point of every client session. A `200` tells the client that the registry
+    /// speaks this protocol and that its credentials (or none, for anonymous access) are
+    /// accepted. A `401` carries the `WWW-Authenticate` challenge that starts the token
+    /// flow described above; clients SHOULD call this endpoint first to learn it.
+    ///
+    /// The registry MUST send `Docker-Distribution-API-Version: registry/2.0`. A `404`
+    /// means the server does not implement the V2 API at all.
+    ///
+    ///
+    /// Sends a `GET` request to `/v2/`
+    ///
+    /// ```ignore
+    /// let response = client.v2_check()
+    ///     .send()
+    ///     .await;
+    /// ```
     pub fn v2_check(&self) -> builder::V2Check<'_> {
         builder::V2Check::new(self)
     }
-    /**List repositories
-
-    Returns the names of the repositories the client may see, in lexical order, one page
-    at a time. This endpoint comes from the Docker Registry API; the OCI spec reserves it
-    and registries MAY omit it.
-
-    With `n`, the registry MUST NOT return more than `n` names; with `last`, it returns
-    only names lexically after `last`. When more names follow, the response MUST carry a
-    `Link` header with `rel="next"` pointing at the next page; its absence means this is
-    the last page.
-
-
-    Sends a `GET` request to `/v2/_catalog`
-
-    Arguments:
-    - `last`: Return only entries lexically after this one (the last entry of the previous page).
-    - `n`: The page size: return at most this many entries. The registry MAY cap it; it then
-    returns fewer entries and a `Link` to the next page.
-
-    ```ignore
-    let response = client.catalog_list()
-        .last(last)
-        .n(n)
-        .send()
-        .await;
-    ```*/
+    /// List repositories
+    ///
+    /// Returns the names of the repositories the client may see, in lexical order, one page
+    /// at a time. This endpoint comes from the Docker Registry API; the OCI spec reserves it
+    /// and registries MAY omit it.
+    ///
+    /// With `n`, the registry MUST NOT return more than `n` names; with `last`, it returns
+    /// only names lexically after `last`. When more names follow, the response MUST carry a
+    /// `Link` header with `rel="next"` pointing at the next page; its absence means this is
+    /// the last page.
+    ///
+    ///
+    /// Sends a `GET` request to `/v2/_catalog`
+    ///
+    /// Arguments:
+    /// - `last`: Return only entries lexically after this one (the last entry of the previous page).
+    /// - `n`: The page size: return at most this many entries. The registry MAY cap it; it then
+    /// returns fewer entries and a `Link` to the next page.
+    ///
+    /// ```ignore
+    /// let response = client.catalog_list()
+    ///     .last(last)
+    ///     .n(n)
+    ///     .send()
+    ///     .await;
+    /// ```
     pub fn catalog_list(&self) -> builder::CatalogList<'_> {
         builder::CatalogList::new(self)
     }
-    /**Fetch a blob
-
-    Returns the blob with the given digest, if the repository `name` holds it. Access
-    is granted per repository, even though a blob is identified by its digest alone.
-
-    The registry MUST send `Docker-Content-Digest` and `Content-Length`; the client
-    SHOULD verify the received bytes against `digest`.
-
-    **Ranges.** The registry SHOULD honour a `Range: bytes=<start>-<end>` header with a
-    `206 Partial Content` carrying `Content-Range`, and answers a range that lies
-    wholly outside the blob with `416`. Clients use ranges to resume interrupted
-    downloads and to fetch large blobs in parallel.
-
-    **Redirects.** The registry MAY answer `307 Temporary Redirect` to a URL in object
-    storage; clients MUST follow it (without forwarding the registry's
-    `Authorization` header to another host).
-
-
-    Sends a `GET` request to `/v2/{name}/blobs/{digest}`
-
-    Arguments:
-    - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
-    characters MUST be sent as they are, not percent-encoded.
-
-    - `digest`: The digest of the content.
-    - `range`: A byte range of the blob to return (RFC 9110), such as `bytes=0-1048575`.
-    ```ignore
-    let response = client.blob_get()
-        .name(name)
-        .digest(digest)
-        .range(range)
-        .send()
-        .await;
-    ```*/
+    /// Fetch a blob
+    ///
+    /// Returns the blob with the given digest, if the repository `name` holds it. Access
+    /// is granted per repository, even though a blob is identified by its digest alone.
+    ///
+    /// The registry MUST send `Docker-Content-Digest` and `Content-Length`; the client
+    /// SHOULD verify the received bytes against `digest`.
+    ///
+    /// **Ranges.** The registry SHOULD honour a `Range: bytes=<start>-<end>` header with a
+    /// `206 Partial Content` carrying `Content-Range`, and answers a range that lies
+    /// wholly outside the blob with `416`. Clients use ranges to resume interrupted
+    /// downloads and to fetch large blobs in parallel.
+    ///
+    /// **Redirects.** The registry MAY answer `307 Temporary Redirect` to a URL in object
+    /// storage; clients MUST follow it (without forwarding the registry's
+    /// `Authorization` header to another host).
+    ///
+    ///
+    /// Sends a `GET` request to `/v2/{name}/blobs/{digest}`
+    ///
+    /// Arguments:
+    /// - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
+    /// characters MUST be sent as they are, not percent-encoded.
+    ///
+    /// - `digest`: The digest of the content.
+    /// - `range`: A byte range of the blob to return (RFC 9110), such as `bytes=0-1048575`.
+    /// ```ignore
+    /// let response = client.blob_get()
+    ///     .name(name)
+    ///     .digest(digest)
+    ///     .range(range)
+    ///     .send()
+    ///     .await;
+    /// ```
     pub fn blob_get(&self) -> builder::BlobGet<'_> {
         builder::BlobGet::new(self)
     }
-    /**Delete a blob
-
-    Removes the blob from the repository and MUST answer `202`; a blob the repository
-    does not hold gets `404`. Registries MAY disable deletion, in which case they MUST
-    answer `400` or `405` (Quayside: `405` with `UNSUPPORTED`).
-
-    Deleting a blob that a manifest still references leaves that manifest unusable;
-    clients SHOULD delete manifests before their blobs.
-
-
-    Sends a `DELETE` request to `/v2/{name}/blobs/{digest}`
-
-    Arguments:
-    - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
-    characters MUST be sent as they are, not percent-encoded.
-
-    - `digest`: The digest of the content.
-    ```ignore
-    let response = client.blob_delete()
-        .name(name)
-        .digest(digest)
-        .send()
-        .await;
-    ```*/
+    /// Delete a blob
+    ///
+    /// Removes the blob from the repository and MUST answer `202`; a blob the repository
+    /// does not hold gets `404`. Registries MAY disable deletion, in which case they MUST
+    /// answer `400` or `405` (Quayside: `405` with `UNSUPPORTED`).
+    ///
+    /// Deleting a blob that a manifest still references leaves that manifest unusable;
+    /// clients SHOULD delete manifests before their blobs.
+    ///
+    ///
+    /// Sends a `DELETE` request to `/v2/{name}/blobs/{digest}`
+    ///
+    /// Arguments:
+    /// - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
+    /// characters MUST be sent as they are, not percent-encoded.
+    ///
+    /// - `digest`: The digest of the content.
+    /// ```ignore
+    /// let response = client.blob_delete()
+    ///     .name(name)
+    ///     .digest(digest)
+    ///     .send()
+    ///     .await;
+    /// ```
     pub fn blob_delete(&self) -> builder::BlobDelete<'_> {
         builder::BlobDelete::new(self)
     }
-    /**Check whether a blob exists
-
-    Answers like `GET` without the body. A client pushing an image SHOULD check each
-    layer this way first and skip uploading blobs the repository already has.
-
-    The registry MUST send `Content-Length` (the blob's size) and
-    `Docker-Content-Digest`. It MAY redirect with `307` as for `GET`.
-
-
-    Sends a `HEAD` request to `/v2/{name}/blobs/{digest}`
-
-    Arguments:
-    - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
-    characters MUST be sent as they are, not percent-encoded.
-
-    - `digest`: The digest of the content.
-    ```ignore
-    let response = client.blob_head()
-        .name(name)
-        .digest(digest)
-        .send()
-        .await;
-    ```*/
+    /// Check whether a blob exists
+    ///
+    /// Answers like `GET` without the body. A client pushing an image SHOULD check each
+    /// layer this way first and skip uploading blobs the repository already has.
+    ///
+    /// The registry MUST send `Content-Length` (the blob's size) and
+    /// `Docker-Content-Digest`. It MAY redirect with `307` as for `GET`.
+    ///
+    ///
+    /// Sends a `HEAD` request to `/v2/{name}/blobs/{digest}`
+    ///
+    /// Arguments:
+    /// - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
+    /// characters MUST be sent as they are, not percent-encoded.
+    ///
+    /// - `digest`: The digest of the content.
+    /// ```ignore
+    /// let response = client.blob_head()
+    ///     .name(name)
+    ///     .digest(digest)
+    ///     .send()
+    ///     .await;
+    /// ```
     pub fn blob_head(&self) -> builder::BlobHead<'_> {
         builder::BlobHead::new(self)
     }
-    /**Start a blob upload, push a blob in one request, or mount one
-
-    One endpoint, three behaviours chosen by the query:
-
-    * **No query** (or only `digest-algorithm`): opens an upload session and answers
-      `202` with its URL in `Location`. The client then sends the data with `PATCH`
-      and/or `PUT` on that URL.
-    * **`?digest=<digest>`** with the whole blob as the body: a monolithic push. The
-      registry MUST verify the digest and answer `201`; it MAY instead ignore the body
-      and answer `202` with a session URL, in which case the client uploads normally.
-    * **`?mount=<digest>&from=<repository>`**: asks the registry to link a blob that
-      `from` already holds into `name` without transferring it. On success the answer
-      is `201`. If the blob or the source repository is unknown, the client may not
-      read it, or the registry does not mount, it SHOULD fall back to opening an
-      ordinary session and answer `202`. A registry MAY also mount when `from` is
-      omitted, if it can find the blob elsewhere and the client may read it.
-
-    `digest-algorithm` tells the registry which algorithm the final digest will use, so
-    that it can hash the data as it arrives. Clients SHOULD send it whenever that
-    algorithm is not `sha256`. A registry that does not support the algorithm (or
-    receives a malformed digest) SHOULD answer `400` with `DIGEST_INVALID`.
-
-    For a chunked upload the `POST` carries no body (`Content-Length: 0`). For a
-    monolithic one, `Content-Length` MUST equal the blob's size.
-
-    When the registry needs a minimum chunk size (object stores often do), the `202`
-    SHOULD carry `OCI-Chunk-Min-Length`; every `PATCH` but the last SHOULD then be at
-    least that large.
-
-
-    Sends a `POST` request to `/v2/{name}/blobs/uploads/`
-
-    Arguments:
-    - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
-    characters MUST be sent as they are, not percent-encoded.
-
-    - `digest`: The digest of the blob sent as the body, for a monolithic push in a single request.
-    - `digest_algorithm`: The algorithm the client will use for the final digest (default `sha256`).
-    - `from`: The repository to mount the blob from; used with `mount`.
-    - `mount`: The digest of a blob to mount from another repository instead of uploading it.
-    - `content_length`: The size of the body in bytes; absent with `Transfer-Encoding: chunked`.
-    - `body`: The whole blob, for a monolithic push with `?digest=`; otherwise empty.
-
-    ```ignore
-    let response = client.upload_start()
-        .name(name)
-        .digest(digest)
-        .digest_algorithm(digest_algorithm)
-        .from(from)
-        .mount(mount)
-        .content_length(content_length)
-        .body(body)
-        .send()
-        .await;
-    ```*/
+    /// Start a blob upload, push a blob in one request, or mount one
+    ///
+    /// One endpoint, three behaviours chosen by the query:
+    ///
+    /// * **No query** (or only `digest-algorithm`): opens an upload session and answers
+    ///   `202` with its URL in `Location`. The client then sends the data with `PATCH`
+    ///   and/or `PUT` on that URL.
+    /// * **`?digest=<digest>`** with the whole blob as the body: a monolithic push. The
+    ///   registry MUST verify the digest and answer `201`; it MAY instead ignore the body
+    ///   and answer `202` with a session URL, in which case the client uploads normally.
+    /// * **`?mount=<digest>&from=<repository>`**: asks the registry to link a blob that
+    ///   `from` already holds into `name` without transferring it. On success the answer
+    ///   is `201`. If the blob or the source repository is unknown, the client may not
+    ///   read it, or the registry does not mount, it SHOULD fall back to opening an
+    ///   ordinary session and answer `202`. A registry MAY also mount when `from` is
+    ///   omitted, if it can find the blob elsewhere and the client may read it.
+    ///
+    /// `digest-algorithm` tells the registry which algorithm the final digest will use, so
+    /// that it can hash the data as it arrives. Clients SHOULD send it whenever that
+    /// algorithm is not `sha256`. A registry that does not support the algorithm (or
+    /// receives a malformed digest) SHOULD answer `400` with `DIGEST_INVALID`.
+    ///
+    /// For a chunked upload the `POST` carries no body (`Content-Length: 0`). For a
+    /// monolithic one, `Content-Length` MUST equal the blob's size.
+    ///
+    /// When the registry needs a minimum chunk size (object stores often do), the `202`
+    /// SHOULD carry `OCI-Chunk-Min-Length`; every `PATCH` but the last SHOULD then be at
+    /// least that large.
+    ///
+    ///
+    /// Sends a `POST` request to `/v2/{name}/blobs/uploads/`
+    ///
+    /// Arguments:
+    /// - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
+    /// characters MUST be sent as they are, not percent-encoded.
+    ///
+    /// - `digest`: The digest of the blob sent as the body, for a monolithic push in a single request.
+    /// - `digest_algorithm`: The algorithm the client will use for the final digest (default `sha256`).
+    /// - `from`: The repository to mount the blob from; used with `mount`.
+    /// - `mount`: The digest of a blob to mount from another repository instead of uploading it.
+    /// - `content_length`: The size of the body in bytes; absent with `Transfer-Encoding: chunked`.
+    /// - `body`: The whole blob, for a monolithic push with `?digest=`; otherwise empty.
+    ///
+    /// ```ignore
+    /// let response = client.upload_start()
+    ///     .name(name)
+    ///     .digest(digest)
+    ///     .digest_algorithm(digest_algorithm)
+    ///     .from(from)
+    ///     .mount(mount)
+    ///     .content_length(content_length)
+    ///     .body(body)
+    ///     .send()
+    ///     .await;
+    /// ```
     pub fn upload_start(&self) -> builder::UploadStart<'_> {
         builder::UploadStart::new(self)
     }
-    /**Get the progress of an upload
-
-    Reports how many bytes of the upload the registry holds, so that an interrupted
-    client can resume. The registry MUST answer `204` with `Range: 0-<last byte>`
-    (inclusive) and the URL to continue with in `Location`; the client resumes with a
-    `PATCH` starting at `<last byte> + 1`.
-
-
-    Sends a `GET` request to `/v2/{name}/blobs/uploads/{session_id}`
-
-    Arguments:
-    - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
-    characters MUST be sent as they are, not percent-encoded.
-
-    - `session_id`: The upload session, taken from the `Location` of the previous response.
-    ```ignore
-    let response = client.upload_status()
-        .name(name)
-        .session_id(session_id)
-        .send()
-        .await;
-    ```*/
+    /// Get the progress of an upload
+    ///
+    /// Reports how many bytes of the upload the registry holds, so that an interrupted
+    /// client can resume. The registry MUST answer `204` with `Range: 0-<last byte>`
+    /// (inclusive) and the URL to continue with in `Location`; the client resumes with a
+    /// `PATCH` starting at `<last byte> + 1`.
+    ///
+    ///
+    /// Sends a `GET` request to `/v2/{name}/blobs/uploads/{session_id}`
+    ///
+    /// Arguments:
+    /// - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
+    /// characters MUST be sent as they are, not percent-encoded.
+    ///
+    /// - `session_id`: The upload session, taken from the `Location` of the previous response.
+    /// ```ignore
+    /// let response = client.upload_status()
+    ///     .name(name)
+    ///     .session_id(session_id)
+    ///     .send()
+    ///     .await;
+    /// ```
     pub fn upload_status(&self) -> builder::UploadStatus<'_> {
         builder::UploadStatus::new(self)
     }
-    /**Finish an upload
-
-    Closes the upload and stores the blob. The `digest` query parameter is REQUIRED;
-    the body MAY carry the last chunk (or, for a two-request monolithic push, the
-    whole blob), with the same ordering rules as `PATCH`.
-
-    The registry MUST check that the uploaded bytes match `digest` and answer `400`
-    with `DIGEST_INVALID` if they do not; after any `4xx` but `416` the client SHOULD
-    consider the upload failed and start again. On success the registry MUST answer
-    `201` with the blob's URL in `Location`, and sends its digest in
-    `Docker-Content-Digest`.
-
-
-    Sends a `PUT` request to `/v2/{name}/blobs/uploads/{session_id}`
-
-    Arguments:
-    - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
-    characters MUST be sent as they are, not percent-encoded.
-
-    - `session_id`: The upload session, taken from the `Location` of the previous response.
-    - `digest`: The digest of the whole blob; the registry checks the uploaded bytes against it.
-    - `content_length`: The size of the body in bytes; absent with `Transfer-Encoding: chunked`.
-    - `content_range`: The inclusive byte range of the blob that this chunk carries, `<start>-<end>`.
-    `<start>` MUST equal the number of bytes already uploaded.
-
-    - `body`: The final bytes of the blob, or nothing when every byte was already sent.
-    ```ignore
-    let response = client.upload_complete()
-        .name(name)
-        .session_id(session_id)
-        .digest(digest)
-        .content_length(content_length)
-        .content_range(content_range)
-        .body(body)
-        .send()
-        .await;
-    ```*/
+    /// Finish an upload
+    ///
+    /// Closes the upload and stores the blob. The `digest` query parameter is REQUIRED;
+    /// the body MAY carry the last chunk (or, for a two-request monolithic push, the
+    /// whole blob), with the same ordering rules as `PATCH`.
+    ///
+    /// The registry MUST check that the uploaded bytes match `digest` and answer `400`
+    /// with `DIGEST_INVALID` if they do not; after any `4xx` but `416` the client SHOULD
+    /// consider the upload failed and start again. On success the registry MUST answer
+    /// `201` with the blob's URL in `Location`, and sends its digest in
+    /// `Docker-Content-Digest`.
+    ///
+    ///
+    /// Sends a `PUT` request to `/v2/{name}/blobs/uploads/{session_id}`
+    ///
+    /// Arguments:
+    /// - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
+    /// characters MUST be sent as they are, not percent-encoded.
+    ///
+    /// - `session_id`: The upload session, taken from the `Location` of the previous response.
+    /// - `digest`: The digest of the whole blob; the registry checks the uploaded bytes against it.
+    /// - `content_length`: The size of the body in bytes; absent with `Transfer-Encoding: chunked`.
+    /// - `content_range`: The inclusive byte range of the blob that this chunk carries, `<start>-<end>`.
+    /// `<start>` MUST equal the number of bytes already uploaded.
+    ///
+    /// - `body`: The final bytes of the blob, or nothing when every byte was already sent.
+    /// ```ignore
+    /// let response = client.upload_complete()
+    ///     .name(name)
+    ///     .session_id(session_id)
+    ///     .digest(digest)
+    ///     .content_length(content_length)
+    ///     .content_range(content_range)
+    ///     .body(body)
+    ///     .send()
+    ///     .await;
+    /// ```
     pub fn upload_complete(&self) -> builder::UploadComplete<'_> {
         builder::UploadComplete::new(self)
     }
-    /**Cancel an upload
-
-    Abandons the upload and discards the data received so far; the session URL is
-    invalid afterwards. Sessions also expire on their own, but a client that gives up
-    SHOULD cancel explicitly.
-
-
-    Sends a `DELETE` request to `/v2/{name}/blobs/uploads/{session_id}`
-
-    Arguments:
-    - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
-    characters MUST be sent as they are, not percent-encoded.
-
-    - `session_id`: The upload session, taken from the `Location` of the previous response.
-    ```ignore
-    let response = client.upload_cancel()
-        .name(name)
-        .session_id(session_id)
-        .send()
-        .await;
-    ```*/
+    /// Cancel an upload
+    ///
+    /// Abandons the upload and discards the data received so far; the session URL is
+    /// invalid afterwards. Sessions also expire on their own, but a client that gives up
+    /// SHOULD cancel explicitly.
+    ///
+    ///
+    /// Sends a `DELETE` request to `/v2/{name}/blobs/uploads/{session_id}`
+    ///
+    /// Arguments:
+    /// - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
+    /// characters MUST be sent as they are, not percent-encoded.
+    ///
+    /// - `session_id`: The upload session, taken from the `Location` of the previous response.
+    /// ```ignore
+    /// let response = client.upload_cancel()
+    ///     .name(name)
+    ///     .session_id(session_id)
+    ///     .send()
+    ///     .await;
+    /// ```
     pub fn upload_cancel(&self) -> builder::UploadCancel<'_> {
         builder::UploadCancel::new(self)
     }
-    /**Send a chunk of an upload
-
-    Appends the body to the upload. Chunks MUST arrive in order: when `Content-Range`
-    is sent, its start MUST equal the number of bytes the registry already holds,
-    otherwise the registry MUST answer `416` and leave the upload unchanged. Without
-    `Content-Range`, the body is appended (a "streamed" upload, as Docker clients send
-    it, possibly with `Transfer-Encoding: chunked`).
-
-    The first chunk starts at byte `0`. On success the registry MUST answer `202` with
-    `Range: 0-<last byte>` (the end of this chunk's `Content-Range`) and the
-    `Location` to use next. After a `416`, the client learns the accepted offset from
-    the response's `Range` (or from `GET` on the session) and resumes from there.
-
-    Chunks other than the last SHOULD be at least `OCI-Chunk-Min-Length` bytes when
-    the registry announced that header.
-
-
-    Sends a `PATCH` request to `/v2/{name}/blobs/uploads/{session_id}`
-
-    Arguments:
-    - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
-    characters MUST be sent as they are, not percent-encoded.
-
-    - `session_id`: The upload session, taken from the `Location` of the previous response.
-    - `content_length`: The size of the body in bytes; absent with `Transfer-Encoding: chunked`.
-    - `content_range`: The inclusive byte range of the blob that this chunk carries, `<start>-<end>`.
-    `<start>` MUST equal the number of bytes already uploaded.
-
-    - `body`: The next bytes of the blob.
-    ```ignore
-    let response = client.upload_chunk()
-        .name(name)
-        .session_id(session_id)
-        .content_length(content_length)
-        .content_range(content_range)
-        .body(body)
-        .send()
-        .await;
-    ```*/
+    /// Send a chunk of an upload
+    ///
+    /// Appends the body to the upload. Chunks MUST arrive in order: when `Content-Range`
+    /// is sent, its start MUST equal the number of bytes the registry already holds,
+    /// otherwise the registry MUST answer `416` and leave the upload unchanged. Without
+    /// `Content-Range`, the body is appended (a "streamed" upload, as Docker clients send
+    /// it, possibly with `Transfer-Encoding: chunked`).
+    ///
+    /// The first chunk starts at byte `0`. On success the registry MUST answer `202` with
+    /// `Range: 0-<last byte>` (the end of this chunk's `Content-Range`) and the
+    /// `Location` to use next. After a `416`, the client learns the accepted offset from
+    /// the response's `Range` (or from `GET` on the session) and resumes from there.
+    ///
+    /// Chunks other than the last SHOULD be at least `OCI-Chunk-Min-Length` bytes when
+    /// the registry announced that header.
+    ///
+    ///
+    /// Sends a `PATCH` request to `/v2/{name}/blobs/uploads/{session_id}`
+    ///
+    /// Arguments:
+    /// - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
+    /// characters MUST be sent as they are, not percent-encoded.
+    ///
+    /// - `session_id`: The upload session, taken from the `Location` of the previous response.
+    /// - `content_length`: The size of the body in bytes; absent with `Transfer-Encoding: chunked`.
+    /// - `content_range`: The inclusive byte range of the blob that this chunk carries, `<start>-<end>`.
+    /// `<start>` MUST equal the number of bytes already uploaded.
+    ///
+    /// - `body`: The next bytes of the blob.
+    /// ```ignore
+    /// let response = client.upload_chunk()
+    ///     .name(name)
+    ///     .session_id(session_id)
+    ///     .content_length(content_length)
+    ///     .content_range(content_range)
+    ///     .body(body)
+    ///     .send()
+    ///     .await;
+    /// ```
     pub fn upload_chunk(&self) -> builder::UploadChunk<'_> {
         builder::UploadChunk::new(self)
     }
-    /**Fetch a manifest
-
-    Returns the manifest named by a tag or a digest, byte for byte as it was pushed.
-    The client SHOULD send `Accept` listing the manifest media types it supports; the
-    response's `Content-Type` is the media type the manifest was pushed with, without
-    parameters. A client SHOULD reject a manifest whose `mediaType` field disagrees
-    with `Content-Type`. A registry MUST NOT alter a
-    manifest to suit `Accept`; if it holds the manifest only in a type the client did
-    not list, it MAY answer `404` (`MANIFEST_UNKNOWN`).
-
-    The registry MUST send `Docker-Content-Digest`, the digest of the returned bytes.
-    When the reference is a digest, the client MUST verify the body against it.
-
-
-    Sends a `GET` request to `/v2/{name}/manifests/{reference}`
-
-    Arguments:
-    - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
-    characters MUST be sent as they are, not percent-encoded.
-
-    - `reference`: A tag, or the digest of the manifest.
-    - `accept`: The manifest media types the caller understands, comma-separated.
-    ```ignore
-    let response = client.manifest_get()
-        .name(name)
-        .reference(reference)
-        .accept(accept)
-        .send()
-        .await;
-    ```*/
+    /// Fetch a manifest
+    ///
+    /// Returns the manifest named by a tag or a digest, byte for byte as it was pushed.
+    /// The client SHOULD send `Accept` listing the manifest media types it supports; the
+    /// response's `Content-Type` is the media type the manifest was pushed with, without
+    /// parameters. A client SHOULD reject a manifest whose `mediaType` field disagrees
+    /// with `Content-Type`. A registry MUST NOT alter a
+    /// manifest to suit `Accept`; if it holds the manifest only in a type the client did
+    /// not list, it MAY answer `404` (`MANIFEST_UNKNOWN`).
+    ///
+    /// The registry MUST send `Docker-Content-Digest`, the digest of the returned bytes.
+    /// When the reference is a digest, the client MUST verify the body against it.
+    ///
+    ///
+    /// Sends a `GET` request to `/v2/{name}/manifests/{reference}`
+    ///
+    /// Arguments:
+    /// - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
+    /// characters MUST be sent as they are, not percent-encoded.
+    ///
+    /// - `reference`: A tag, or the digest of the manifest.
+    /// - `accept`: The manifest media types the caller understands, comma-separated.
+    /// ```ignore
+    /// let response = client.manifest_get()
+    ///     .name(name)
+    ///     .reference(reference)
+    ///     .accept(accept)
+    ///     .send()
+    ///     .await;
+    /// ```
     pub fn manifest_get(&self) -> builder::ManifestGet<'_> {
         builder::ManifestGet::new(self)
     }
-    /**Push a manifest
-
-    Stores a manifest under a tag or a digest. The `Content-Type` MUST be the
-    manifest's media type (and MUST match its `mediaType` field when present). The
-    registry stores the exact bytes and answers `201` with `Docker-Content-Digest`, the
-    digest of those bytes, and `Location`.
-
-    Rules the registry enforces:
-
-    * When `reference` is a digest, it MUST equal the digest of the body
-      (`400 DIGEST_INVALID` otherwise).
-    * The registry MAY refuse a manifest whose descriptors (config, layers, the
-      manifests of an index) name content the repository does not hold; it MUST
-      then answer `400` with one `MANIFEST_BLOB_UNKNOWN` error per missing digest,
-      the digest in `detail`. Quayside refuses missing config and layer blobs, except
-      those carrying `urls` (non-distributable layers).
-    * The `subject` is exempt: a manifest whose subject does not exist (yet) MUST be
-      accepted, so that referrers can be pushed before what they refer to.
-    * The body MUST be a valid document of its media type (`400 MANIFEST_INVALID`).
-    * Clients and registries SHOULD handle manifests of at least 4 MiB; a registry
-      that enforces a size limit SHOULD refuse larger ones with `413`.
-
-    **Subject.** When the manifest has a `subject`, the registry adds it to the
-    referrers of that digest and MUST answer with `OCI-Subject: <subject digest>`. A
-    client that does not get this header must maintain the fallback referrers tag
-    (`<alg>-<encoded>`) itself.
-
-    **Several tags at once.** When pushing by digest, the client MAY add `?tag=` one or
-    more times. A registry that supports this points each tag at the manifest, MUST
-    list every tag it applied in `OCI-Tag` headers, SHOULD accept at least 10 tags in
-    one request and MAY answer `414` when given too many. A registry that ignores
-    `tag` sends no `OCI-Tag`; a client that finds a requested tag missing from
-    `OCI-Tag` pushes that tag separately.
-
-
-    Sends a `PUT` request to `/v2/{name}/manifests/{reference}`
-
-    Arguments:
-    - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
-    characters MUST be sent as they are, not percent-encoded.
-
-    - `reference`: A tag, or the digest of the manifest.
-    - `tag`: Extra tags to point at the manifest when pushing by digest; repeat the parameter
-    for several tags (`?tag=3.21&tag=latest`).
-
-    - `content_type`: The media type of the body.
-    - `body`: The manifest, with `Content-Type` set to its media type.
-    ```ignore
-    let response = client.manifest_put()
-        .name(name)
-        .reference(reference)
-        .tag(tag)
-        .content_type(content_type)
-        .body(body)
-        .send()
-        .await;
-    ```*/
+    /// Push a manifest
+    ///
+    /// Stores a manifest under a tag or a digest. The `Content-Type` MUST be the
+    /// manifest's media type (and MUST match its `mediaType` field when present). The
+    /// registry stores the exact bytes and answers `201` with `Docker-Content-Digest`, the
+    /// digest of those bytes, and `Location`.
+    ///
+    /// Rules the registry enforces:
+    ///
+    /// * When `reference` is a digest, it MUST equal the digest of the body
+    ///   (`400 DIGEST_INVALID` otherwise).
+    /// * The registry MAY refuse a manifest whose descriptors (config, layers, the
+    ///   manifests of an index) name content the repository does not hold; it MUST
+    ///   then answer `400` with one `MANIFEST_BLOB_UNKNOWN` error per missing digest,
+    ///   the digest in `detail`. Quayside refuses missing config and layer blobs, except
+    ///   those carrying `urls` (non-distributable layers).
+    /// * The `subject` is exempt: a manifest whose subject does not exist (yet) MUST be
+    ///   accepted, so that referrers can be pushed before what they refer to.
+    /// * The body MUST be a valid document of its media type (`400 MANIFEST_INVALID`).
+    /// * Clients and registries SHOULD handle manifests of at least 4 MiB; a registry
+    ///   that enforces a size limit SHOULD refuse larger ones with `413`.
+    ///
+    /// **Subject.** When the manifest has a `subject`, the registry adds it to the
+    /// referrers of that digest and MUST answer with `OCI-Subject: <subject digest>`. A
+    /// client that does not get this header must maintain the fallback referrers tag
+    /// (`<alg>-<encoded>`) itself.
+    ///
+    /// **Several tags at once.** When pushing by digest, the client MAY add `?tag=` one or
+    /// more times. A registry that supports this points each tag at the manifest, MUST
+    /// list every tag it applied in `OCI-Tag` headers, SHOULD accept at least 10 tags in
+    /// one request and MAY answer `414` when given too many. A registry that ignores
+    /// `tag` sends no `OCI-Tag`; a client that finds a requested tag missing from
+    /// `OCI-Tag` pushes that tag separately.
+    ///
+    ///
+    /// Sends a `PUT` request to `/v2/{name}/manifests/{reference}`
+    ///
+    /// Arguments:
+    /// - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
+    /// characters MUST be sent as they are, not percent-encoded.
+    ///
+    /// - `reference`: A tag, or the digest of the manifest.
+    /// - `tag`: Extra tags to point at the manifest when pushing by digest; repeat the parameter
+    /// for several tags (`?tag=3.21&tag=latest`).
+    ///
+    /// - `content_type`: The media type of the body.
+    /// - `body`: The manifest, with `Content-Type` set to its media type.
+    /// ```ignore
+    /// let response = client.manifest_put()
+    ///     .name(name)
+    ///     .reference(reference)
+    ///     .tag(tag)
+    ///     .content_type(content_type)
+    ///     .body(body)
+    ///     .send()
+    ///     .await;
+    /// ```
     pub fn manifest_put(&self) -> builder::ManifestPut<'_> {
         builder::ManifestPut::new(self)
     }
-    /**Delete a manifest or untag it
-
-    With a digest, deletes the manifest and every tag pointing at it. With a tag,
-    removes only that tag; the manifest stays reachable by digest. Deleting a manifest
-    with a `subject` also removes it from the subject's referrers.
-
-    Registries MAY disable deletion, or deletion by tag only; they MUST then answer
-    `400` or `405` (Quayside: `405` with `UNSUPPORTED`). The blobs the manifest
-    referenced are not deleted by this request; reclaiming them is the registry's
-    garbage collection.
-
-
-    Sends a `DELETE` request to `/v2/{name}/manifests/{reference}`
-
-    Arguments:
-    - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
-    characters MUST be sent as they are, not percent-encoded.
-
-    - `reference`: A tag, or the digest of the manifest.
-    ```ignore
-    let response = client.manifest_delete()
-        .name(name)
-        .reference(reference)
-        .send()
-        .await;
-    ```*/
+    /// Delete a manifest or untag it
+    ///
+    /// With a digest, deletes the manifest and every tag pointing at it. With a tag,
+    /// removes only that tag; the manifest stays reachable by digest. Deleting a manifest
+    /// with a `subject` also removes it from the subject's referrers.
+    ///
+    /// Registries MAY disable deletion, or deletion by tag only; they MUST then answer
+    /// `400` or `405` (Quayside: `405` with `UNSUPPORTED`). The blobs the manifest
+    /// referenced are not deleted by this request; reclaiming them is the registry's
+    /// garbage collection.
+    ///
+    ///
+    /// Sends a `DELETE` request to `/v2/{name}/manifests/{reference}`
+    ///
+    /// Arguments:
+    /// - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
+    /// characters MUST be sent as they are, not percent-encoded.
+    ///
+    /// - `reference`: A tag, or the digest of the manifest.
+    /// ```ignore
+    /// let response = client.manifest_delete()
+    ///     .name(name)
+    ///     .reference(reference)
+    ///     .send()
+    ///     .await;
+    /// ```
     pub fn manifest_delete(&self) -> builder::ManifestDelete<'_> {
         builder::ManifestDelete::new(self)
     }
-    /**Check whether a manifest exists
-
-    Answers like `GET` without the body: `Content-Type`, `Content-Length` and
-    `Docker-Content-Digest` describe the manifest that `GET` would return for the same
-    `Accept`. Clients use it to resolve a tag to a digest cheaply and to check before
-    pushing; the registry MUST send `Docker-Content-Digest`.
-
-
-    Sends a `HEAD` request to `/v2/{name}/manifests/{reference}`
-
-    Arguments:
-    - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
-    characters MUST be sent as they are, not percent-encoded.
-
-    - `reference`: A tag, or the digest of the manifest.
-    - `accept`: The manifest media types the caller understands, comma-separated.
-    ```ignore
-    let response = client.manifest_head()
-        .name(name)
-        .reference(reference)
-        .accept(accept)
-        .send()
-        .await;
-    ```*/
+    /// Check whether a manifest exists
+    ///
+    /// Answers like `GET` without the body: `Content-Type`, `Content-Length` and
+    /// `Docker-Content-Digest` describe the manifest that `GET` would return for the same
+    /// `Accept`. Clients use it to resolve a tag to a digest cheaply and to check before
+    /// pushing; the registry MUST send `Docker-Content-Digest`.
+    ///
+    ///
+    /// Sends a `HEAD` request to `/v2/{name}/manifests/{reference}`
+    ///
+    /// Arguments:
+    /// - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
+    /// characters MUST be sent as they are, not percent-encoded.
+    ///
+    /// - `reference`: A tag, or the digest of the manifest.
+    /// - `accept`: The manifest media types the caller understands, comma-separated.
+    /// ```ignore
+    /// let response = client.manifest_head()
+    ///     .name(name)
+    ///     .reference(reference)
+    ///     .accept(accept)
+    ///     .send()
+    ///     .await;
+    /// ```
     pub fn manifest_head(&self) -> builder::ManifestHead<'_> {
         builder::ManifestHead::new(self)
     }
-    /**List the tags of a repository
-
-    Returns the repository's tags, sorted lexically (byte-wise, "ASCIIbetical"). The
-    list MAY be empty.
-
-    * With `n`, the registry MUST NOT return more than `n` tags, and MUST return `n`
-      unless fewer remain or it sends a `Link` to the next page. `n=0` MUST yield an
-      empty list without `Link`.
-    * With `last` (a tag, not an index), the listing starts just after `last`.
-    * When more tags follow, the response SHOULD carry `Link: <url>; rel="next"`.
-      Clients SHOULD follow `Link` rather than compute the next `last` themselves.
-
-
-    Sends a `GET` request to `/v2/{name}/tags/list`
-
-    Arguments:
-    - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
-    characters MUST be sent as they are, not percent-encoded.
-
-    - `last`: Return only entries lexically after this one (the last entry of the previous page).
-    - `n`: The page size: return at most this many entries. The registry MAY cap it; it then
-    returns fewer entries and a `Link` to the next page.
-
-    ```ignore
-    let response = client.tag_list()
-        .name(name)
-        .last(last)
-        .n(n)
-        .send()
-        .await;
-    ```*/
+    /// List the tags of a repository
+    ///
+    /// Returns the repository's tags, sorted lexically (byte-wise, "ASCIIbetical"). The
+    /// list MAY be empty; Quayside then sends `[]`, but clients SHOULD also accept the
+    /// `null` that older registries send.
+    ///
+    /// * With `n`, the registry MUST NOT return more than `n` tags, and MUST return `n`
+    ///   unless fewer remain or it sends a `Link` to the next page. `n=0` MUST yield an
+    ///   empty list without `Link`.
+    /// * With `last` (a tag, not an index), the listing starts just after `last`.
+    /// * When more tags follow, the response SHOULD carry `Link: <url>; rel="next"`.
+    ///   Clients SHOULD follow `Link` rather than compute the next `last` themselves.
+    ///
+    ///
+    /// Sends a `GET` request to `/v2/{name}/tags/list`
+    ///
+    /// Arguments:
+    /// - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
+    /// characters MUST be sent as they are, not percent-encoded.
+    ///
+    /// - `last`: Return only entries lexically after this one (the last entry of the previous page).
+    /// - `n`: The page size: return at most this many entries. The registry MAY cap it; it then
+    /// returns fewer entries and a `Link` to the next page.
+    ///
+    /// ```ignore
+    /// let response = client.tag_list()
+    ///     .name(name)
+    ///     .last(last)
+    ///     .n(n)
+    ///     .send()
+    ///     .await;
+    /// ```
     pub fn tag_list(&self) -> builder::TagList<'_> {
         builder::TagList::new(self)
     }
-    /**List the manifests that refer to a manifest
-
-    Returns an image index whose `manifests` describe every manifest in the repository
-    whose `subject` is `digest`. Each descriptor carries the referrer's `mediaType`,
-    `size`, `digest`, its `artifactType` (the manifest's `artifactType`, or else its
-    config's media type) and its `annotations`.
-
-    The registry MUST answer `200` even when nothing refers to `digest` or the
-    manifest `digest` does not exist: the index is then empty. A malformed digest MUST
-    get `400`. A registry that implements this API MUST NOT answer `404`; a `404`
-    therefore tells the client to fall back to the referrers tag
-    (`<alg>-<encoded>`, truncated as the spec describes).
-
-    With `artifactType`, the registry SHOULD return only referrers of that type, and
-    when it does it MUST say so with `OCI-Filters-Applied: artifactType`. Long lists
-    MAY be paginated with `Link`.
-
-
-    Sends a `GET` request to `/v2/{name}/referrers/{digest}`
-
-    Arguments:
-    - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
-    characters MUST be sent as they are, not percent-encoded.
-
-    - `digest`: The digest of the content.
-    - `artifact_type`: Return only referrers with this artifact type.
-    ```ignore
-    let response = client.referrer_list()
-        .name(name)
-        .digest(digest)
-        .artifact_type(artifact_type)
-        .send()
-        .await;
-    ```*/
+    /// List the manifests that refer to a manifest
+    ///
+    /// Returns an image index whose `manifests` describe every manifest in the repository
+    /// whose `subject` is `digest`. Each descriptor carries the referrer's `mediaType`,
+    /// `size`, `digest`, its `artifactType` (the manifest's `artifactType`, or else its
+    /// config's media type) and its `annotations`.
+    ///
+    /// The registry MUST answer `200` even when nothing refers to `digest` or the
+    /// manifest `digest` does not exist: the index is then empty. A malformed digest MUST
+    /// get `400`. A registry that implements this API MUST NOT answer `404`; a `404`
+    /// therefore tells the client to fall back to the referrers tag
+    /// (`<alg>-<encoded>`, truncated as the spec describes).
+    ///
+    /// With `artifactType`, the registry SHOULD return only referrers of that type, and
+    /// when it does it MUST say so with `OCI-Filters-Applied: artifactType`. Long lists
+    /// MAY be paginated with `Link`.
+    ///
+    ///
+    /// Sends a `GET` request to `/v2/{name}/referrers/{digest}`
+    ///
+    /// Arguments:
+    /// - `name`: The repository name. It spans several path segments (`library/alpine`); its `/`
+    /// characters MUST be sent as they are, not percent-encoded.
+    ///
+    /// - `digest`: The digest of the content.
+    /// - `artifact_type`: Return only referrers with this artifact type.
+    /// ```ignore
+    /// let response = client.referrer_list()
+    ///     .name(name)
+    ///     .digest(digest)
+    ///     .artifact_type(artifact_type)
+    ///     .send()
+    ///     .await;
+    /// ```
     pub fn referrer_list(&self) -> builder::ReferrerList<'_> {
         builder::ReferrerList::new(self)
     }
@@ -7581,9 +7481,9 @@ pub mod builder {
         encode_path, ByteStream, ClientHooks, ClientInfo, Error, OperationInfo, RequestBuilderExt,
         ResponseValue,
     };
-    /**Builder for [`Client::v2_check`]
-
-    [`Client::v2_check`]: super::Client::v2_check*/
+    /// Builder for [`Client::v2_check`]
+    ///
+    /// [`Client::v2_check`]: super::Client::v2_check
     #[derive(Debug, Clone)]
     pub struct V2Check<'a> {
         client: &'a super::Client,
@@ -7631,9 +7531,9 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::catalog_list`]
-
-    [`Client::catalog_list`]: super::Client::catalog_list*/
+    /// Builder for [`Client::catalog_list`]
+    ///
+    /// [`Client::catalog_list`]: super::Client::catalog_list
     #[derive(Debug, Clone)]
     pub struct CatalogList<'a> {
         client: &'a super::Client,
@@ -7717,9 +7617,9 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::blob_get`]
-
-    [`Client::blob_get`]: super::Client::blob_get*/
+    /// Builder for [`Client::blob_get`]
+    ///
+    /// [`Client::blob_get`]: super::Client::blob_get
     #[derive(Debug, Clone)]
     pub struct BlobGet<'a> {
         client: &'a super::Client,
@@ -7819,9 +7719,9 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::blob_delete`]
-
-    [`Client::blob_delete`]: super::Client::blob_delete*/
+    /// Builder for [`Client::blob_delete`]
+    ///
+    /// [`Client::blob_delete`]: super::Client::blob_delete
     #[derive(Debug, Clone)]
     pub struct BlobDelete<'a> {
         client: &'a super::Client,
@@ -7911,9 +7811,9 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::blob_head`]
-
-    [`Client::blob_head`]: super::Client::blob_head*/
+    /// Builder for [`Client::blob_head`]
+    ///
+    /// [`Client::blob_head`]: super::Client::blob_head
     #[derive(Debug, Clone)]
     pub struct BlobHead<'a> {
         client: &'a super::Client,
@@ -7982,9 +7882,9 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::upload_start`]
-
-    [`Client::upload_start`]: super::Client::upload_start*/
+    /// Builder for [`Client::upload_start`]
+    ///
+    /// [`Client::upload_start`]: super::Client::upload_start
     #[derive(Debug)]
     pub struct UploadStart<'a> {
         client: &'a super::Client,
@@ -8158,9 +8058,9 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::upload_status`]
-
-    [`Client::upload_status`]: super::Client::upload_status*/
+    /// Builder for [`Client::upload_status`]
+    ///
+    /// [`Client::upload_status`]: super::Client::upload_status
     #[derive(Debug, Clone)]
     pub struct UploadStatus<'a> {
         client: &'a super::Client,
@@ -8247,9 +8147,9 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::upload_complete`]
-
-    [`Client::upload_complete`]: super::Client::upload_complete*/
+    /// Builder for [`Client::upload_complete`]
+    ///
+    /// [`Client::upload_complete`]: super::Client::upload_complete
     #[derive(Debug)]
     pub struct UploadComplete<'a> {
         client: &'a super::Client,
@@ -8404,9 +8304,9 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::upload_cancel`]
-
-    [`Client::upload_cancel`]: super::Client::upload_cancel*/
+    /// Builder for [`Client::upload_cancel`]
+    ///
+    /// [`Client::upload_cancel`]: super::Client::upload_cancel
     #[derive(Debug, Clone)]
     pub struct UploadCancel<'a> {
         client: &'a super::Client,
@@ -8493,9 +8393,9 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::upload_chunk`]
-
-    [`Client::upload_chunk`]: super::Client::upload_chunk*/
+    /// Builder for [`Client::upload_chunk`]
+    ///
+    /// [`Client::upload_chunk`]: super::Client::upload_chunk
     #[derive(Debug)]
     pub struct UploadChunk<'a> {
         client: &'a super::Client,
@@ -8636,9 +8536,9 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::manifest_get`]
-
-    [`Client::manifest_get`]: super::Client::manifest_get*/
+    /// Builder for [`Client::manifest_get`]
+    ///
+    /// [`Client::manifest_get`]: super::Client::manifest_get
     #[derive(Debug, Clone)]
     pub struct ManifestGet<'a> {
         client: &'a super::Client,
@@ -8733,9 +8633,9 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::manifest_put`]
-
-    [`Client::manifest_put`]: super::Client::manifest_put*/
+    /// Builder for [`Client::manifest_put`]
+    ///
+    /// [`Client::manifest_put`]: super::Client::manifest_put
     #[derive(Debug)]
     pub struct ManifestPut<'a> {
         client: &'a super::Client,
@@ -8877,9 +8777,9 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::manifest_delete`]
-
-    [`Client::manifest_delete`]: super::Client::manifest_delete*/
+    /// Builder for [`Client::manifest_delete`]
+    ///
+    /// [`Client::manifest_delete`]: super::Client::manifest_delete
     #[derive(Debug, Clone)]
     pub struct ManifestDelete<'a> {
         client: &'a super::Client,
@@ -8969,9 +8869,9 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::manifest_head`]
-
-    [`Client::manifest_head`]: super::Client::manifest_head*/
+    /// Builder for [`Client::manifest_head`]
+    ///
+    /// [`Client::manifest_head`]: super::Client::manifest_head
     #[derive(Debug, Clone)]
     pub struct ManifestHead<'a> {
         client: &'a super::Client,
@@ -9056,9 +8956,9 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::tag_list`]
-
-    [`Client::tag_list`]: super::Client::tag_list*/
+    /// Builder for [`Client::tag_list`]
+    ///
+    /// [`Client::tag_list`]: super::Client::tag_list
     #[derive(Debug, Clone)]
     pub struct TagList<'a> {
         client: &'a super::Client,
@@ -9163,9 +9063,9 @@ pub mod builder {
             }
         }
     }
-    /**Builder for [`Client::referrer_list`]
-
-    [`Client::referrer_list`]: super::Client::referrer_list*/
+    /// Builder for [`Client::referrer_list`]
+    ///
+    /// [`Client::referrer_list`]: super::Client::referrer_list
     #[derive(Debug, Clone)]
     pub struct ReferrerList<'a> {
         client: &'a super::Client,

@@ -219,7 +219,68 @@ pub fn normalise(mut doc: Value) -> Result<Value> {
     for schema in schemas.values_mut() {
         drop_forbidden_properties(schema);
     }
+    let error_bodies = error_body_schemas(&doc);
+    let schemas = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+        .context("the bundle has no components/schemas")?;
+    for name in error_bodies {
+        if let Some(schema) = schemas.get_mut(&name) {
+            open_string_enums(schema);
+        }
+    }
     Ok(doc)
+}
+
+/// The components that error responses carry as their JSON body.
+fn error_body_schemas(doc: &Value) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for (_, _, op) in operations(doc) {
+        let responses = op.get("responses").and_then(Value::as_object);
+        for (status, response) in responses.into_iter().flatten() {
+            if !(status.starts_with('4') || status.starts_with('5')) {
+                continue;
+            }
+            let Ok(response) = deref(doc, response) else {
+                continue;
+            };
+            let reference = response
+                .pointer("/content/application~1json/schema/$ref")
+                .and_then(Value::as_str);
+            if let Some(name) = reference.and_then(|r| r.strip_prefix("#/components/schemas/")) {
+                names.insert(name.to_string());
+            }
+        }
+    }
+    names
+}
+
+/// Drops `enum` from string schemas: clients MUST tolerate error codes they do not know, so
+/// an error body must not fail to parse over a code newer than this spec.
+fn open_string_enums(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            let strings = map
+                .get("enum")
+                .and_then(Value::as_array)
+                .is_some_and(|values| values.iter().all(Value::is_string));
+            if strings {
+                if let Some(Value::Array(values)) = map.remove("enum") {
+                    let known: Vec<&str> = values.iter().filter_map(Value::as_str).collect();
+                    let note = format!("Known values: {}.", known.join(", "));
+                    let description = match map.get("description").and_then(Value::as_str) {
+                        Some(d) => format!("{d}\n\n{note}"),
+                        None => note,
+                    };
+                    map.insert("description".into(), json!(description));
+                    map.insert("type".into(), json!("string"));
+                }
+            }
+            map.values_mut().for_each(open_string_enums);
+        }
+        Value::Array(items) => items.iter_mut().for_each(open_string_enums),
+        _ => {}
+    }
 }
 
 /// Whether an operation's success responses offer more than one media type.
@@ -459,7 +520,102 @@ fn is_api_version_append(stmt: &syn::Stmt) -> bool {
         })
 }
 
+/// The text of a `#[doc = "…"]` attribute.
+fn doc_text(attr: &syn::Attribute) -> Option<String> {
+    let syn::Meta::NameValue(pair) = &attr.meta else {
+        return None;
+    };
+    let syn::Expr::Lit(syn::ExprLit {
+        lit: syn::Lit::Str(text),
+        ..
+    }) = &pair.value
+    else {
+        return None;
+    };
+    pair.path.is_ident("doc").then(|| text.value())
+}
+
+/// Splits multi-line doc attributes into one per line, so that they print as `///` lines:
+/// prettyplease prints a multi-line one as an indented `/** */` block, whose indentation
+/// rustdoc would read as code blocks (and run as doctests).
+fn split_doc_lines(attrs: &mut Vec<syn::Attribute>) {
+    if !attrs
+        .iter()
+        .any(|a| doc_text(a).is_some_and(|t| t.contains('\n')))
+    {
+        return;
+    }
+    let mut out = Vec::with_capacity(attrs.len());
+    for attr in attrs.drain(..) {
+        let Some(text) = doc_text(&attr).filter(|t| t.contains('\n')) else {
+            out.push(attr);
+            continue;
+        };
+        for line in text.trim_end().lines() {
+            let line = if line.is_empty() {
+                String::new()
+            } else {
+                format!(" {line}")
+            };
+            let mut one = attr.clone();
+            if let syn::Meta::NameValue(pair) = &mut one.meta {
+                let lit = syn::LitStr::new(&line, proc_macro2::Span::call_site());
+                pair.value = syn::parse_quote!(#lit);
+            }
+            out.push(one);
+        }
+    }
+    *attrs = out;
+}
+
+/// The attributes of an item, for the item kinds progenitor emits.
+fn item_attrs(item: &mut syn::Item) -> Option<&mut Vec<syn::Attribute>> {
+    use syn::Item;
+    Some(match item {
+        Item::Const(i) => &mut i.attrs,
+        Item::Enum(i) => &mut i.attrs,
+        Item::Fn(i) => &mut i.attrs,
+        Item::Impl(i) => &mut i.attrs,
+        Item::Mod(i) => &mut i.attrs,
+        Item::Struct(i) => &mut i.attrs,
+        Item::Trait(i) => &mut i.attrs,
+        Item::Type(i) => &mut i.attrs,
+        Item::Use(i) => &mut i.attrs,
+        Item::Static(i) => &mut i.attrs,
+        Item::Union(i) => &mut i.attrs,
+        Item::Macro(i) => &mut i.attrs,
+        _ => return None,
+    })
+}
+
 impl VisitMut for FixUp<'_> {
+    fn visit_file_mut(&mut self, file: &mut syn::File) {
+        split_doc_lines(&mut file.attrs);
+        syn::visit_mut::visit_file_mut(self, file);
+    }
+
+    fn visit_item_mut(&mut self, item: &mut syn::Item) {
+        if let Some(attrs) = item_attrs(item) {
+            split_doc_lines(attrs);
+        }
+        syn::visit_mut::visit_item_mut(self, item);
+    }
+
+    fn visit_impl_item_fn_mut(&mut self, item: &mut syn::ImplItemFn) {
+        split_doc_lines(&mut item.attrs);
+        syn::visit_mut::visit_impl_item_fn_mut(self, item);
+    }
+
+    fn visit_field_mut(&mut self, field: &mut syn::Field) {
+        split_doc_lines(&mut field.attrs);
+        syn::visit_mut::visit_field_mut(self, field);
+    }
+
+    fn visit_variant_mut(&mut self, variant: &mut syn::Variant) {
+        split_doc_lines(&mut variant.attrs);
+        syn::visit_mut::visit_variant_mut(self, variant);
+    }
+
     fn visit_block_mut(&mut self, block: &mut syn::Block) {
         let before = block.stmts.len();
         block.stmts.retain(|s| !is_api_version_append(s));
@@ -610,6 +766,20 @@ mod tests {
     }
 
     #[test]
+    fn error_bodies_accept_codes_this_spec_does_not_list() {
+        let mut doc = sample();
+        doc["components"]["schemas"]["Envelope"] = json!({
+            "type": "object",
+            "properties": {"code": {"enum": ["BLOB_UNKNOWN", "DENIED"]}}
+        });
+        let view = normalise(doc).expect("normalises");
+        let code = &view["components"]["schemas"]["Envelope"]["properties"]["code"];
+        assert_eq!(code.get("enum"), None);
+        assert_eq!(code["type"], "string");
+        assert_eq!(code["description"], "Known values: BLOB_UNKNOWN, DENIED.");
+    }
+
+    #[test]
     fn multi_segment_parameters_are_found_through_refs() {
         let names = multi_segment_params(&sample()).expect("finds");
         assert_eq!(names.into_iter().collect::<Vec<_>>(), ["name"]);
@@ -660,6 +830,19 @@ mod tests {
         assert!(
             text.contains("header_map.append(\"Range\",value)"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn multi_line_docs_become_line_comments() {
+        let mut file: syn::File = syn::parse_quote! {
+            #[doc = "Delete a blob\n\n    Indented text.\n"]
+            pub fn f() {}
+        };
+        fix_up(&mut file, &BTreeSet::new(), 0, 0).expect("fixes");
+        assert_eq!(
+            prettyplease::unparse(&file),
+            "/// Delete a blob\n///\n///     Indented text.\npub fn f() {}\n"
         );
     }
 
