@@ -160,7 +160,7 @@ async fn generated_client_pushes_and_pulls_through_generated_server() {
             assert_eq!(response.status(), 404);
             let envelope = response.into_inner();
             assert_eq!(envelope.errors.len(), 1);
-            assert_eq!(envelope.errors[0].code, "MANIFEST_UNKNOWN");
+            assert_eq!(envelope.errors[0].code.to_string(), "MANIFEST_UNKNOWN");
         }
         Err(other) => panic!("expected a typed MANIFEST_UNKNOWN error, got {other:?}"),
         Ok(response) => panic!("expected an error, got {}", response.status()),
