@@ -9,7 +9,7 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use jsonschema::{Registry, Resource, Validator};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Base of every schema's `$id`; a file's `$id` is this plus its file name.
@@ -96,8 +96,9 @@ pub struct MediaType {
     pub description: String,
 }
 
-/// One way a document breaks its schema.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One way a document breaks its schema. Serialises as `{"pointer","message"}`, ready for
+/// an error envelope's `detail`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Violation {
     /// JSON pointer into the document (`""` for the whole document).
     pub pointer: String,
@@ -283,6 +284,20 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn violation_serialises_as_pointer_and_message() {
+        let violation = Violation {
+            pointer: "/size".into(),
+            message: "-1 is less than the minimum of 0".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&violation).ok(),
+            Some(
+                serde_json::json!({"pointer": "/size", "message": "-1 is less than the minimum of 0"})
+            )
+        );
     }
 
     #[test]
