@@ -426,9 +426,12 @@ impl<'a> Gen<'a> {
         if let Some(name) = self.by_location.get(&location) {
             return Ok(name.clone());
         }
-        let origin = match pointer.rsplit('/').nth(1) {
-            Some("definitions" | "$defs") => Some(format!("Shared definition `{file}#{pointer}`.")),
-            _ => self.origin.take(),
+        // A definition may be reached from several documents: name where it lives.
+        let origin = if pointer.contains("/definitions/") || pointer.contains("/$defs/") {
+            self.origin = None;
+            Some(format!("Defined at `{file}#{pointer}`."))
+        } else {
+            self.origin.take()
         };
         let name = self.unique_name(hint, file);
         self.by_location.insert(location, name.clone());

@@ -253,7 +253,7 @@ pub struct DockerImageConfigContainerConfig {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Shared definition `oci-image-config.schema.json#/definitions/rootfs`.
+/// Defined at `oci-image-config.schema.json#/definitions/rootfs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Rootfs {
@@ -265,7 +265,7 @@ pub struct Rootfs {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
-/// The `history` member of [`DockerImageConfig`].
+/// Defined at `oci-image-config.schema.json#/definitions/history/items`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct History {
@@ -290,7 +290,7 @@ pub struct History {
 /// Docker manifest list.
 ///
 /// application/vnd.docker.distribution.manifest.list.v2+json. mediaType is required, as
-/// Docker's own parser requires it.
+/// Distribution's parser requires it.
 ///
 /// Schema: `spec/schemas/docker-manifest-list.schema.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -415,7 +415,7 @@ pub struct Jws {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
-/// The `header` member of [`Jws`].
+/// Defined at `docker-manifest-v2s1.schema.json#/definitions/jws/properties/header`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JwsHeader {
@@ -431,9 +431,9 @@ pub struct JwsHeader {
 
 /// Docker image manifest v2, schema 2.
 ///
-/// application/vnd.docker.distribution.manifest.v2+json. mediaType is required, as Docker's
-/// own parser requires it. Empty layers and OCI-style annotations occur in real manifests
-/// and are accepted.
+/// application/vnd.docker.distribution.manifest.v2+json. mediaType is required, as
+/// Distribution's parser requires it. Empty layers and OCI-style annotations occur in real
+/// manifests and are accepted.
 ///
 /// Schema: `spec/schemas/docker-manifest-v2s2.schema.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -461,7 +461,7 @@ impl DockerManifestV2s2 {
         &["application/vnd.docker.distribution.manifest.v2+json"];
 }
 
-/// Shared definition `docker-manifest-v2s2.schema.json#/definitions/descriptor`.
+/// Defined at `docker-manifest-v2s2.schema.json#/definitions/descriptor`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DockerManifestV2s2Descriptor {

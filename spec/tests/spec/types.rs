@@ -169,3 +169,90 @@ fn root_types_name_their_schema_and_the_media_types_that_use_it() {
     // Signed and unsigned schema 1 share one schema, so one type.
     assert_eq!(DockerManifestV2s1::MEDIA_TYPES.len(), 2);
 }
+
+/// The member names a schema declares at `pointer` (an object schema's `properties`).
+fn declared(schema_file: &str, pointer: &str) -> Vec<String> {
+    let text = quayside_spec::schemas::schema_files()
+        .iter()
+        .find(|(name, _)| *name == schema_file)
+        .map(|(_, text)| *text)
+        .unwrap_or_else(|| panic!("no embedded {schema_file}"));
+    let schema: Value = serde_json::from_str(text).expect("schema is JSON");
+    schema
+        .pointer(pointer)
+        .and_then(Value::as_object)
+        .unwrap_or_else(|| panic!("{schema_file}{pointer} is not an object"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// A member the schema names must land in its field: finding it in `extra` means the
+/// generated serde name is wrong, which a round trip alone would not notice.
+fn assert_none_in_extra(extra: &serde_json::Map<String, Value>, names: &[String], at: &str) {
+    let misplaced: Vec<&String> = names.iter().filter(|n| extra.contains_key(*n)).collect();
+    assert!(
+        misplaced.is_empty(),
+        "{at}: {misplaced:?} fell into `extra`"
+    );
+}
+
+#[test]
+fn declared_members_of_real_documents_land_in_their_fields() {
+    let descriptor = declared("descriptor.schema.json", "/properties");
+    let platform = declared("defs.schema.json", "/definitions/platform/properties");
+    let check_descriptor = |d: &Descriptor, at: &str| {
+        assert_none_in_extra(&d.extra, &descriptor, at);
+        if let Some(p) = &d.platform {
+            assert_none_in_extra(&p.extra, &platform, at);
+        }
+    };
+    for path in valid_files("oci-image-manifest") {
+        let at = path.display().to_string();
+        let m: OciImageManifest =
+            serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("parses");
+        let names = declared("oci-image-manifest.schema.json", "/properties");
+        assert_none_in_extra(&m.extra, &names, &at);
+        check_descriptor(&m.config, &at);
+        m.layers.iter().for_each(|l| check_descriptor(l, &at));
+    }
+    for path in valid_files("oci-image-index") {
+        let at = path.display().to_string();
+        let ix: OciImageIndex =
+            serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("parses");
+        let names = declared("oci-image-index.schema.json", "/properties");
+        assert_none_in_extra(&ix.extra, &names, &at);
+        ix.manifests.iter().for_each(|d| check_descriptor(d, &at));
+    }
+    let mut runtime = declared(
+        "oci-image-config.schema.json",
+        "/definitions/runtimeConfig/properties",
+    );
+    runtime.push("Env".to_string());
+    let mut configs_with_env = 0;
+    for path in valid_files("oci-image-config") {
+        let at = path.display().to_string();
+        let c: OciImageConfig =
+            serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("parses");
+        let names = declared("oci-image-config.schema.json", "/properties");
+        assert_none_in_extra(&c.extra, &names, &at);
+        if let Some(run) = &c.config {
+            assert_none_in_extra(&run.extra, &runtime, &at);
+            configs_with_env += usize::from(run.env.is_some());
+        }
+    }
+    assert!(configs_with_env > 0, "no vector exercises config.Env");
+    for path in valid_files("docker-image-config") {
+        let at = path.display().to_string();
+        let c: DockerImageConfig =
+            serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("parses");
+        let names = declared("docker-image-config.schema.json", "/properties");
+        assert_none_in_extra(&c.extra, &names, &at);
+        if let Some(run) = &c.config {
+            assert_none_in_extra(&run.extra, &runtime, &at);
+        }
+        if let Some(run) = &c.container_config {
+            assert_none_in_extra(&run.extra, &runtime, &at);
+        }
+    }
+}
