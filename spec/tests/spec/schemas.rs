@@ -190,6 +190,29 @@ fn spec_lint_agrees_with_every_vector_label_except_the_documented_exceptions() {
 }
 
 #[test]
+fn valid_manifests_and_indexes_pass_on_their_own_media_type() {
+    let dir = vectors_dir();
+    let own_typed: Vec<String> = vectors()
+        .into_iter()
+        .filter(|v| v.valid && !EXCEPTIONS.iter().any(|(file, ..)| *file == v.file))
+        .filter(|v| v.kind.contains("manifest") || v.kind.contains("index"))
+        .filter(|v| {
+            let bytes = std::fs::read(dir.join(&v.file)).expect("read vector");
+            schemas::parse_strict(&bytes)
+                .ok()
+                .and_then(|doc| doc.get("mediaType").cloned())
+                .is_some()
+        })
+        .map(|v| v.file)
+        .collect();
+    assert!(own_typed.len() > 50, "only {} vectors", own_typed.len());
+    let mut args: Vec<&str> = own_typed.iter().map(String::as_str).collect();
+    args.sort_unstable();
+    let output = spec_lint(&args, &dir);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+}
+
+#[test]
 fn every_exception_and_caught_semantic_vector_exists() {
     let files: BTreeSet<String> = vectors().into_iter().map(|v| v.file).collect();
     for file in EXCEPTIONS
