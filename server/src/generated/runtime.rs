@@ -589,8 +589,10 @@ pub fn query_all<'a>(query: &'a [(String, String)], name: &str) -> Vec<&'a str> 
 }
 
 /// Checks the request's `Content-Type` against the declared media types (`*/*` and
-/// `type/*` match families; parameters such as `charset` are ignored). An absent
-/// `Content-Type` is accepted: the implementation decides from the bytes.
+/// `type/*` match families; parameters such as `charset` are ignored) and returns the media
+/// type without parameters. An absent `Content-Type` is accepted (the implementation decides
+/// from the bytes), and so is any type on a body declared empty (`Content-Length: 0`), since
+/// some clients label an empty POST as a form.
 pub fn check_content_type(
     meta: &RequestMeta,
     declared: &[&str],
@@ -599,12 +601,8 @@ pub fn check_content_type(
         return Ok(None);
     };
     let text = raw.to_str().unwrap_or_default();
-    let essence = text
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    let media_type = text.split(';').next().unwrap_or_default().trim();
+    let essence = media_type.to_ascii_lowercase();
     let matches = |declared: &&str| {
         let declared = declared.to_ascii_lowercase();
         declared == "*/*"
@@ -613,8 +611,9 @@ pub fn check_content_type(
                 .strip_suffix("/*")
                 .is_some_and(|family| essence.split('/').next() == Some(family))
     };
-    if declared.iter().any(matches) {
-        Ok(Some(text.trim().to_string()))
+    let empty = meta.header("content-length").map(str::trim) == Some("0");
+    if declared.iter().any(matches) || empty {
+        Ok(Some(media_type.to_string()))
     } else {
         Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

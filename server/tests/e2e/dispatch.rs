@@ -475,3 +475,45 @@ async fn short_sha256_digest_is_digest_invalid_though_it_matches_the_general_pat
         .to_string();
     assert!(message.contains("64"), "{message}");
 }
+
+#[tokio::test]
+async fn content_type_parameters_are_dropped_from_the_media_type() {
+    let registry = MemoryRegistry::default();
+    let body = manifest(0);
+    let with_charset = format!("{OCI_MANIFEST}; charset=utf-8");
+    let put = send(
+        &registry,
+        Method::PUT,
+        "/v2/a/manifests/v1",
+        &[("content-type", &with_charset)],
+        body,
+    )
+    .await;
+    assert_eq!(put.status, StatusCode::CREATED, "{:?}", put.body);
+    let get = send(
+        &registry,
+        Method::GET,
+        "/v2/a/manifests/v1",
+        &[],
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(get.header("content-type"), Some(OCI_MANIFEST));
+}
+
+#[tokio::test]
+async fn empty_post_labelled_as_a_form_still_starts_an_upload() {
+    let registry = MemoryRegistry::default();
+    let answer = send(
+        &registry,
+        Method::POST,
+        "/v2/a/blobs/uploads/",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("content-length", "0"),
+        ],
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{:?}", answer.body);
+}
