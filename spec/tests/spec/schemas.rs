@@ -770,6 +770,20 @@ fn oci_config_env_entries_need_an_equals_sign_but_may_be_null() {
     assert_eq!(pointers(OCI_CONFIG, &config), vec!["/config/Env/2"]);
 }
 
+#[test]
+fn docker_config_accepts_the_legacy_windows_rootfs_type_but_oci_does_not() {
+    let config = json!({
+        "architecture": "amd64", "os": "windows",
+        "rootfs": {"type": "layers+base", "base_layer": "x", "diff_ids": [SHA256_EMPTY]}
+    });
+    let docker = "application/vnd.docker.container.image.v1+json";
+    assert_eq!(pointers(docker, &config), Vec::<String>::new());
+    assert_eq!(pointers(OCI_CONFIG, &config), vec!["/rootfs/type"]);
+    let mut bogus = config.clone();
+    bogus["rootfs"]["type"] = json!("tarballs");
+    assert_eq!(pointers(docker, &bogus), vec!["/rootfs/type"]);
+}
+
 // ---- validate_against(): protocol bodies ----
 
 #[test]
