@@ -414,9 +414,18 @@ impl<'a> Renderer<'a> {
         if let Some(body) = op.op.get("requestBody") {
             let body = self.resolve(body);
             let required = body.get("required").and_then(Value::as_bool) == Some(true);
+            let several = body
+                .get("content")
+                .and_then(Value::as_object)
+                .is_some_and(|c| c.len() > 1);
             self.line(&format!(
-                "**Request body** ({}):",
-                if required { "required" } else { "optional" }
+                "**Request body** ({}){}:",
+                if required { "required" } else { "optional" },
+                if several {
+                    ", one of these, named by `Content-Type`"
+                } else {
+                    ""
+                }
             ));
             self.blank();
             if let Some(desc) = str_of(body, "description") {
@@ -674,7 +683,12 @@ impl<'a> Renderer<'a> {
         self.headers_table(response.get("headers"));
         match response.get("content") {
             Some(content) if content.as_object().is_some_and(|c| !c.is_empty()) => {
-                self.line("Body:");
+                let several = content.as_object().is_some_and(|c| c.len() > 1);
+                self.line(if several {
+                    "Body, one of these (its `Content-Type` says which):"
+                } else {
+                    "Body:"
+                });
                 self.blank();
                 self.content(Some(content));
             }
