@@ -807,6 +807,29 @@ fn check(doc: &Value, example: &Example) -> Result<(), String> {
 }
 
 #[test]
+fn inline_schemas_avoid_nullable_so_json_schema_reads_them_alike() {
+    // `compile` treats OAS schemas as JSON Schema; `nullable` is the one keyword whose
+    // meaning would then be lost silently.
+    fn walk(node: &Value, pointer: &str) {
+        match node {
+            Value::Object(map) => {
+                assert!(!map.contains_key("nullable"), "nullable at {pointer}");
+                for (k, v) in map {
+                    walk(v, &format!("{pointer}/{k}"));
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    walk(v, &format!("{pointer}/{i}"));
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(&raw(), "");
+}
+
+#[test]
 fn every_example_validates_against_its_schema() {
     let doc = raw();
     let examples = collect_examples(&doc);
