@@ -198,7 +198,7 @@ pub mod types {
     }
     /// algorithm:encoded. Any algorithm matching the general grammar is accepted; the registered sha256 and sha512 must carry exactly 64 or 128 lowercase hex digits.
     ///
-    /// Also checked by the JSON Schema, not expressible in OpenAPI 3.0: `{"if":{"pattern":"^sha256:"}}`; `{"then":{"pattern":"^sha256:[a-f0-9]{64}$"}}`; `{"else":{"if":{"pattern":"^sha512:"},"then":{"pattern":"^sha512:[a-f0-9]{128}$"},"else":{"pattern":"^[a-z0-9]+([+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$"}}}`
+    /// Also checked by the JSON Schema, not expressible in OpenAPI 3.0: `{"if":{"pattern":"^sha256:"},"then":{"pattern":"^sha256:[a-f0-9]{64}$"},"else":{"if":{"pattern":"^sha512:"},"then":{"pattern":"^sha512:[a-f0-9]{128}$"},"else":{"pattern":"^[a-z0-9]+([+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$"}}}`
     #[derive(
         ::serde::Deserialize, ::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd,
     )]
@@ -577,7 +577,7 @@ pub mod types {
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub os_version: ::std::option::Option<::std::string::String>,
-        pub rootfs: OciImageConfigRootfs,
+        pub rootfs: DockerImageConfigRootfs,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub variant: ::std::option::Option<::std::string::String>,
     }
@@ -738,7 +738,72 @@ pub mod types {
             Default::default()
         }
     }
-    ///application/vnd.docker.distribution.manifest.list.v2+json. mediaType is required, as Docker's own parser requires it.
+    ///Layer diff IDs. type is "layers" except in early Windows Server 2016 images, which used "layers+base" with a base_layer.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct DockerImageConfigRootfs {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub base_layer: ::std::option::Option<::std::string::String>,
+        pub diff_ids: ::std::vec::Vec<DefsDigest>,
+        #[serde(rename = "type")]
+        pub type_: DockerImageConfigRootfsType,
+    }
+    impl DockerImageConfigRootfs {
+        pub fn builder() -> builder::DockerImageConfigRootfs {
+            Default::default()
+        }
+    }
+    ///`DockerImageConfigRootfsType`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd,
+    )]
+    pub enum DockerImageConfigRootfsType {
+        #[serde(rename = "layers")]
+        Layers,
+        #[serde(rename = "layers+base")]
+        LayersBase,
+    }
+    impl ::std::fmt::Display for DockerImageConfigRootfsType {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Layers => f.write_str("layers"),
+                Self::LayersBase => f.write_str("layers+base"),
+            }
+        }
+    }
+    impl ::std::str::FromStr for DockerImageConfigRootfsType {
+        type Err = self::error::ConversionError;
+        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "layers" => Ok(Self::Layers),
+                "layers+base" => Ok(Self::LayersBase),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for DockerImageConfigRootfsType {
+        type Error = self::error::ConversionError;
+        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for DockerImageConfigRootfsType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    ///application/vnd.docker.distribution.manifest.list.v2+json. mediaType is required, as Distribution's parser requires it.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct DockerManifestList {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1139,7 +1204,7 @@ pub mod types {
                 .map_err(|e| <D::Error as ::serde::de::Error>::custom(e.to_string()))
         }
     }
-    ///application/vnd.docker.distribution.manifest.v2+json. mediaType is required, as Docker's own parser requires it. Empty layers and OCI-style annotations occur in real manifests and are accepted.
+    ///application/vnd.docker.distribution.manifest.v2+json. mediaType is required, as Distribution's parser requires it. Empty layers and OCI-style annotations occur in real manifests and are accepted.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct DockerManifestV2s2 {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2072,7 +2137,7 @@ pub mod types {
     }
     /// application/vnd.oci.image.manifest.v1+json, for images and artifacts. Empty layers are accepted (artifacts use []); an empty config requires artifactType; a manifests field is rejected (CVE-2021-41190).
     ///
-    /// Also checked by the JSON Schema, not expressible in OpenAPI 3.0: `{"if":{"required":["config"],"properties":{"config":{"required":["mediaType"],"properties":{"mediaType":{"const":"application/vnd.oci.empty.v1+json"}}}}}}`; `{"then":{"required":["artifactType"]}}`
+    /// Also checked by the JSON Schema, not expressible in OpenAPI 3.0: `{"if":{"required":["config"],"properties":{"config":{"required":["mediaType"],"properties":{"mediaType":{"const":"application/vnd.oci.empty.v1+json"}}}}},"then":{"required":["artifactType"]}}`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct OciImageManifest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3210,7 +3275,7 @@ pub mod types {
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
-            rootfs: ::std::result::Result<super::OciImageConfigRootfs, ::std::string::String>,
+            rootfs: ::std::result::Result<super::DockerImageConfigRootfs, ::std::string::String>,
             variant: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
@@ -3350,7 +3415,7 @@ pub mod types {
             }
             pub fn rootfs<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::OciImageConfigRootfs>,
+                T: ::std::convert::TryInto<super::DockerImageConfigRootfs>,
                 T::Error: ::std::fmt::Display,
             {
                 self.rootfs = value
@@ -3965,6 +4030,78 @@ pub mod types {
                     user: Ok(value.user),
                     volumes: Ok(value.volumes),
                     working_dir: Ok(value.working_dir),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct DockerImageConfigRootfs {
+            base_layer: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            diff_ids:
+                ::std::result::Result<::std::vec::Vec<super::DefsDigest>, ::std::string::String>,
+            type_: ::std::result::Result<super::DockerImageConfigRootfsType, ::std::string::String>,
+        }
+        impl ::std::default::Default for DockerImageConfigRootfs {
+            fn default() -> Self {
+                Self {
+                    base_layer: Ok(Default::default()),
+                    diff_ids: Err("no value supplied for diff_ids".to_string()),
+                    type_: Err("no value supplied for type_".to_string()),
+                }
+            }
+        }
+        impl DockerImageConfigRootfs {
+            pub fn base_layer<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.base_layer = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for base_layer: {e}"));
+                self
+            }
+            pub fn diff_ids<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::DefsDigest>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.diff_ids = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for diff_ids: {e}"));
+                self
+            }
+            pub fn type_<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::DockerImageConfigRootfsType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.type_ = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for type_: {e}"));
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<DockerImageConfigRootfs> for super::DockerImageConfigRootfs {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: DockerImageConfigRootfs,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    base_layer: value.base_layer?,
+                    diff_ids: value.diff_ids?,
+                    type_: value.type_?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::DockerImageConfigRootfs> for DockerImageConfigRootfs {
+            fn from(value: super::DockerImageConfigRootfs) -> Self {
+                Self {
+                    base_layer: Ok(value.base_layer),
+                    diff_ids: Ok(value.diff_ids),
+                    type_: Ok(value.type_),
                 }
             }
         }
@@ -7285,9 +7422,9 @@ impl Client {
     }
     /// Push a manifest
     ///
-    /// Stores a manifest under a tag or a digest. The `Content-Type` MUST be the
-    /// manifest's media type (and MUST match its `mediaType` field when present). The
-    /// registry stores the exact bytes and answers `201` with `Docker-Content-Digest`, the
+    /// Stores a manifest under a tag or a digest. The client SHOULD send the manifest's
+    /// media type as `Content-Type`, without parameters, and MUST when the manifest has a
+    /// `mediaType` field (the two then agree). The registry stores the exact bytes and answers `201` with `Docker-Content-Digest`, the
     /// digest of those bytes, and `Location`.
     ///
     /// Rules the registry enforces:
@@ -7439,7 +7576,8 @@ impl Client {
     /// Returns an image index whose `manifests` describe every manifest in the repository
     /// whose `subject` is `digest`. Each descriptor carries the referrer's `mediaType`,
     /// `size`, `digest`, its `artifactType` (the manifest's `artifactType`, or else its
-    /// config's media type) and its `annotations`.
+    /// config's media type; an index without `artifactType` gets none) and its
+    /// `annotations`.
     ///
     /// The registry MUST answer `200` even when nothing refers to `digest` or the
     /// manifest `digest` does not exist: the index is then empty. A malformed digest MUST
@@ -7448,8 +7586,9 @@ impl Client {
     /// (`<alg>-<encoded>`, truncated as the spec describes).
     ///
     /// With `artifactType`, the registry SHOULD return only referrers of that type, and
-    /// when it does it MUST say so with `OCI-Filters-Applied: artifactType`. Long lists
-    /// MAY be paginated with `Link`.
+    /// when it does it MUST say so with `OCI-Filters-Applied: artifactType`. When the
+    /// list does not fit in one response, the registry MUST link the next page with
+    /// `Link`.
     ///
     ///
     /// Sends a `GET` request to `/v2/{name}/referrers/{digest}`

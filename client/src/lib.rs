@@ -17,6 +17,13 @@
 //! ways: pass anything that converts into a [`reqwest::Body`] and read a [`ByteStream`].
 //! Manifests travel as bytes under their own media type (`.content_type(…)` on a push,
 //! `.accept(…)` on a pull), because their digest is the digest of the exact bytes.
+//!
+//! Errors: a documented error status gives [`Error::ErrorResponse`] holding the parsed
+//! `{"errors":[…]}` envelope (codes are plain strings, so codes newer than this spec still
+//! parse); a status the spec does not list, or one documented without a body (such as a
+//! `404` from `GET /v2/`), gives [`Error::UnexpectedResponse`] with the raw response.
+//! `Client::new` allows 600 s per request; build a `reqwest::Client` yourself and use
+//! `Client::new_with_client` for other limits (long blob transfers, proxies, TLS roots).
 
 #[allow(
     clippy::all,

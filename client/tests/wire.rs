@@ -346,3 +346,42 @@ async fn invalid_name_is_refused_before_anything_is_sent() {
         .expect_err("uppercase is not in the name grammar");
     assert!(matches!(err, Error::InvalidRequest(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn referrers_index_is_read_as_typed_json_despite_its_vendor_type() {
+    let body = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{DIGEST}","size":812,"artifactType":"application/spdx+json"}}]}}"#
+    );
+    let (base, server) = one_shot(response(
+        "200 OK",
+        &[
+            ("Content-Type", "application/vnd.oci.image.index.v1+json"),
+            ("OCI-Filters-Applied", "artifactType"),
+        ],
+        body.as_bytes(),
+    ))
+    .await;
+
+    let answer = Client::new(&base)
+        .referrer_list()
+        .name("library/alpine")
+        .digest(DIGEST)
+        .artifact_type("application/spdx+json")
+        .send()
+        .await
+        .expect("200");
+    let sent = server.await.expect("listener");
+
+    assert_eq!(
+        sent.request_line,
+        format!(
+            "GET /v2/library/alpine/referrers/sha256:{}?artifactType=application%2Fspdx%2Bjson HTTP/1.1",
+            &DIGEST[7..]
+        )
+    );
+    assert_eq!(answer.headers()["oci-filters-applied"], "artifactType");
+    let index = answer.into_inner();
+    assert_eq!(index.manifests.len(), 1);
+    assert_eq!(index.manifests[0].size.0, 812);
+    assert_eq!(index.manifests[0].digest.as_str(), DIGEST);
+}

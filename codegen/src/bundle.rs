@@ -293,12 +293,13 @@ fn convert(schema: &Value, file: &str, names: &SchemaNames) -> Result<Value> {
 
     let mut out = Map::new();
     let mut notes: Vec<String> = Vec::new();
+    let mut unsupported = Map::new();
     for (key, value) in map {
         let key = key.as_str();
         match key {
             _ if DROPPED.contains(&key) => {}
             _ if UNSUPPORTED.contains(&key) => {
-                notes.push(format!("`{}`", json!({ key: value })));
+                unsupported.insert(key.to_string(), value.clone());
             }
             _ if PASS_THROUGH.contains(&key) || key.starts_with("x-") => {
                 out.insert(key.to_string(), value.clone());
@@ -388,6 +389,10 @@ fn convert(schema: &Value, file: &str, names: &SchemaNames) -> Result<Value> {
             }
             other => bail!("JSON Schema keyword {other:?} is not handled by the bundler"),
         }
+    }
+    if !unsupported.is_empty() {
+        // quoted together: `if`, `then` and `else` only mean something side by side
+        notes.push(format!("`{}`", Value::Object(unsupported)));
     }
     if !notes.is_empty() {
         let rules = notes
@@ -589,10 +594,11 @@ mod tests {
         let description = out["description"].as_str().expect("description");
         assert!(description.starts_with("A digest.\n\n"), "{description}");
         assert!(
-            description.contains(r#"{"if":{"pattern":"^sha256:"}}"#),
+            description.ends_with(
+                r#"OpenAPI 3.0: `{"if":{"pattern":"^sha256:"},"then":{"pattern":"^sha256:[a-f0-9]{64}$"}}`"#
+            ),
             "{description}"
         );
-        assert!(description.contains(r#"{"then":{"pattern":"^sha256:[a-f0-9]{64}$"}}"#));
     }
 
     #[test]
