@@ -17,9 +17,11 @@
 //!   JSON Schema validator: a type never rejects a document over them.
 //!
 //! Names: a schema file's root is named after the file (`oci-image-manifest.schema.json`
-//! → `OciImageManifest`), a shared definition after its key (`platform` → `Platform`), an
-//! inline object after its parent and property (`OciImageConfig` + `rootfs` →
-//! `OciImageConfigRootfs`; array items take the singular, `history` → `…History`).
+//! → `OciImageManifest`), a definition of `defs.schema.json` after its key (`platform` →
+//! `Platform`), a document's own definition after document and key (`rootfs` in
+//! `oci-image-config.schema.json` → `OciImageConfigRootfs`), an inline object after its
+//! parent and property (`OciImageConfig` + `config` → `OciImageConfigConfig`; array items
+//! take the singular, `errors` → `ErrorEnvelopeError`).
 
 use crate::{GeneratedFile, SpecInput};
 use anyhow::{bail, Context, Result};
@@ -205,14 +207,15 @@ impl<'a> Gen<'a> {
     ) -> Result<Typed> {
         if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
             let (target_file, target_ptr, target) = self.resolve(file, reference)?;
+            let key = target_ptr.rsplit('/').next().unwrap_or(hint);
             let name = if target_ptr.is_empty() {
                 root_name(&target_file)
+            } else if self.schemas.get(&target_file).is_some_and(has_root_type) {
+                // A document's own definition: prefixed, so that two documents may both
+                // define `rootfs` and neither name depends on which was generated first.
+                format!("{}{}", root_name(&target_file), key.to_upper_camel_case())
             } else {
-                target_ptr
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or(hint)
-                    .to_upper_camel_case()
+                key.to_upper_camel_case()
             };
             return self.type_of(&target_file, &target_ptr, target, &name);
         }

@@ -131,9 +131,11 @@ pub struct DockerImageConfig {
     #[serde(rename = "docker_version")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker_version: Option<String>,
-    pub rootfs: Rootfs,
+    /// Layer diff IDs. type is "layers" except in early Windows Server 2016 images, which
+    /// used "layers+base" with a base_layer.
+    pub rootfs: DockerImageConfigRootfs,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub history: Option<Vec<History>>,
+    pub history: Option<Vec<OciImageConfigHistory>>,
     /// Members the schema does not name, kept so that nothing is lost on inspection.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -253,13 +255,17 @@ pub struct DockerImageConfigContainerConfig {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Defined at `oci-image-config.schema.json#/definitions/rootfs`.
+/// Layer diff IDs. type is "layers" except in early Windows Server 2016 images, which used
+/// "layers+base" with a base_layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Rootfs {
+pub struct DockerImageConfigRootfs {
     pub r#type: String,
     #[serde(rename = "diff_ids")]
     pub diff_ids: Vec<String>,
+    #[serde(rename = "base_layer")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_layer: Option<String>,
     /// Members the schema does not name, kept so that nothing is lost on inspection.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -268,7 +274,7 @@ pub struct Rootfs {
 /// Defined at `oci-image-config.schema.json#/definitions/history/items`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct History {
+pub struct OciImageConfigHistory {
     /// RFC 3339 date-time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
@@ -365,7 +371,7 @@ pub struct DockerManifestV2s1 {
     pub fs_layers: Vec<DockerManifestV2s1FsLayer>,
     pub history: Vec<DockerManifestV2s1History>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signatures: Option<Vec<Jws>>,
+    pub signatures: Option<Vec<DockerManifestV2s1Jws>>,
     /// Members the schema does not name, kept so that nothing is lost on inspection.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -406,8 +412,8 @@ pub struct DockerManifestV2s1History {
 /// One JWS signature in the JSON serialisation libtrust produces.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Jws {
-    pub header: JwsHeader,
+pub struct DockerManifestV2s1Jws {
+    pub header: DockerManifestV2s1JwsHeader,
     pub signature: String,
     pub protected: String,
     /// Members the schema does not name, kept so that nothing is lost on inspection.
@@ -418,7 +424,7 @@ pub struct Jws {
 /// Defined at `docker-manifest-v2s1.schema.json#/definitions/jws/properties/header`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct JwsHeader {
+pub struct DockerManifestV2s1JwsHeader {
     pub alg: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwk: Option<serde_json::Map<String, serde_json::Value>>,
@@ -547,9 +553,9 @@ pub struct OciImageConfig {
     pub variant: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<OciImageConfigConfig>,
-    pub rootfs: Rootfs,
+    pub rootfs: OciImageConfigRootfs,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub history: Option<Vec<History>>,
+    pub history: Option<Vec<OciImageConfigHistory>>,
     /// Members the schema does not name, kept so that nothing is lost on inspection.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -611,6 +617,18 @@ pub struct OciImageConfigConfig {
     #[serde(rename = "Env")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<Vec<String>>,
+    /// Members the schema does not name, kept so that nothing is lost on inspection.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Defined at `oci-image-config.schema.json#/definitions/rootfs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OciImageConfigRootfs {
+    pub r#type: String,
+    #[serde(rename = "diff_ids")]
+    pub diff_ids: Vec<String>,
     /// Members the schema does not name, kept so that nothing is lost on inspection.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
