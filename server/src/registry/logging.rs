@@ -41,6 +41,10 @@ impl Drain for TracingDrain {
                 tracing::error!(target: "dropshot", "{message}{fields}")
             }
             Level::Warning => tracing::warn!(target: "dropshot", "{message}{fields}"),
+            // One line per connection is noise next to one per request.
+            Level::Info if message.as_str() == Some("accepted connection") => {
+                tracing::debug!(target: "dropshot", "{message}{fields}")
+            }
             Level::Info => tracing::info!(target: "dropshot", "{message}{fields}"),
             Level::Debug => tracing::debug!(target: "dropshot", "{message}{fields}"),
             Level::Trace => tracing::trace!(target: "dropshot", "{message}{fields}"),

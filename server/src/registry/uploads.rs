@@ -22,9 +22,15 @@ fn session_location(name: &RepoName, id: &UploadId) -> String {
     format!("/v2/{name}/blobs/uploads/{id}")
 }
 
-/// A request body as a storage stream; a broken connection is an I/O error of the request.
-fn byte_stream(body: RequestBody) -> ByteStream {
-    Box::pin(body.map_err(|err| Error::io("reading the request body", err)))
+/// A request body as a storage stream. A body that breaks off (client gone, bad chunked
+/// encoding) is the request's fault, not the registry's: 400, and the store keeps only the
+/// bytes it had acknowledged.
+fn byte_stream(body: RequestBody, id: &UploadId) -> ByteStream {
+    let session = id.to_string();
+    Box::pin(body.map_err(move |err| Error::BlobUploadInvalid {
+        session: session.clone(),
+        reason: format!("the request body could not be read ({err})"),
+    }))
 }
 
 fn session_id(text: &str) -> Result<UploadId, ApiError> {
@@ -139,7 +145,7 @@ pub(super) async fn start(
                 &session.id,
                 &digest,
                 params.content_length,
-                Some(byte_stream(params.body)),
+                Some(byte_stream(params.body, &session.id)),
             )
             .await;
         let info = match info {
@@ -217,7 +223,7 @@ pub(super) async fn chunk(
     let size = registry
         .storage
         .blobs
-        .upload_append(&id, offset, byte_stream(params.body))
+        .upload_append(&id, offset, byte_stream(params.body, &id))
         .await
         .map_err(|err| {
             let refused_chunk = matches!(err, Error::ChunkOutOfOrder { .. });
@@ -269,7 +275,7 @@ pub(super) async fn complete(
             &id,
             &params.digest,
             expected_size,
-            Some(byte_stream(params.body)),
+            Some(byte_stream(params.body, &id)),
         )
         .await?;
     registry

@@ -145,3 +145,15 @@ async fn blob_delete_when_disabled_is_405_unsupported() {
     let still = registry.get(&format!("/v2/r/blobs/{digest}")).await;
     assert_eq!(still.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn manifest_is_also_readable_as_a_blob_of_its_repository() {
+    let registry = TestRegistry::fs().await;
+    let (manifest, digest) = registry.push_image("app", "v1").await;
+    let get = registry.get(&format!("/v2/app/blobs/{digest}")).await;
+    assert_eq!(get.status(), StatusCode::OK);
+    assert_eq!(header(&get, "docker-content-digest"), digest);
+    assert_eq!(get.bytes().await.unwrap(), manifest);
+    let elsewhere = registry.get(&format!("/v2/other/blobs/{digest}")).await;
+    expect_error(elsewhere, StatusCode::NOT_FOUND, "BLOB_UNKNOWN").await;
+}

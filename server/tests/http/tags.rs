@@ -119,3 +119,12 @@ async fn catalog_lists_repositories_in_pages() {
     let body: Value = rest.json().await.unwrap();
     assert_eq!(body["repositories"], json!(["zeta"]));
 }
+
+#[tokio::test]
+async fn last_that_is_not_a_tag_is_400() {
+    let registry = TestRegistry::fs().await;
+    tag_all(&registry, "app", &["a"]).await;
+    let response = registry.get("/v2/app/tags/list?last=.bad").await;
+    let body = expect_error(response, StatusCode::BAD_REQUEST, "UNSUPPORTED").await;
+    assert_eq!(body["errors"][0]["detail"]["parameter"], "last");
+}

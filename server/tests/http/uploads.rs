@@ -433,3 +433,25 @@ async fn idle_upload_sessions_expire() {
         tokio::task::yield_now().await;
     }
 }
+
+#[tokio::test]
+async fn body_cut_short_leaves_the_upload_unchanged() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let registry = TestRegistry::fs().await;
+    let location = open_session(&registry, "r", "").await;
+    let addr = registry.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let request = format!(
+        "PATCH {location} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\n\r\nonly ten b"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("BLOB_UPLOAD_INVALID"), "{answer}");
+    assert_eq!(status_range(&registry, &location).await, "0-0");
+    let ok = patch(&registry, &location, Some("0-3"), b"good").await;
+    assert_eq!(ok.status(), StatusCode::ACCEPTED);
+}
