@@ -1247,9 +1247,17 @@ fn plain_type(schema: &Value) -> String {
 /// Constraints short enough for a table cell (patterns go in full: they are the contract).
 fn constraints(schema: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
-        let list: Vec<String> = values.iter().map(example_inline).collect();
-        out.push(format!("one of {}", list.join(", ")));
+    match schema
+        .get("enum")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+    {
+        Some([only]) => out.push(format!("always {}", example_inline(only))),
+        Some(values) => {
+            let list: Vec<String> = values.iter().map(example_inline).collect();
+            out.push(format!("one of {}", list.join(", ")));
+        }
+        None => {}
     }
     if let Some(c) = schema.get("const") {
         out.push(format!("always {}", example_inline(c)));
