@@ -151,3 +151,41 @@ async fn expiry_sweeps_sessions_left_by_a_previous_run() {
     assert_eq!(s.blobs.expire_uploads(Duration::ZERO).await.unwrap(), 1);
     assert!(!root.path().join("uploads").join(id.as_str()).exists());
 }
+
+/// Throughput of a verified filesystem upload; run with
+/// `cargo test --release -p quayside-server --test storage -- --ignored --nocapture throughput`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement, not a check"]
+async fn upload_throughput_of_a_large_blob() {
+    use bytes::Bytes;
+    use futures::StreamExt;
+    const MIB: usize = 1 << 20;
+    let total_mib = 512;
+    let root = tempfile::tempdir().unwrap();
+    let s = open(root.path()).await;
+    let piece = Bytes::from(content(MIB, 99));
+    let mut hasher = quayside_spec::grammar::Digester::new(Algorithm::Sha256);
+    for _ in 0..total_mib {
+        hasher.update(&piece);
+    }
+    let d = hasher.finalize();
+    // 64 KiB frames, as an HTTP body arrives.
+    let frames: Vec<_> = (0..total_mib * 16)
+        .map(|i| Ok(piece.slice((i % 16) * 65536..(i % 16 + 1) * 65536)))
+        .collect();
+    let up = s.blobs.upload_create(None).await.unwrap();
+    let started = std::time::Instant::now();
+    let info = s
+        .blobs
+        .upload_commit(
+            &up.id,
+            &d,
+            None,
+            Some(futures::stream::iter(frames).boxed()),
+        )
+        .await
+        .unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    assert_eq!(info.size, (total_mib * MIB) as u64);
+    println!("verified upload: {:.0} MiB/s", total_mib as f64 / secs);
+}
