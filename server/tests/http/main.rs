@@ -3,6 +3,7 @@
 //! where it costs nothing). One binary, one module per concern.
 
 mod base;
+mod binary;
 mod blobs;
 mod common;
 mod manifests;
