@@ -50,9 +50,35 @@ pub fn encode_multi_segment_path(value: &str) -> String {
         .join("/")
 }
 
+/// The upload session id at the end of an upload `Location` (absolute or relative), for the
+/// `session_id` parameter of the `upload_*` operations. Quayside's locations are
+/// `/v2/<name>/blobs/uploads/<id>`; a location carrying a query (some registries keep state
+/// there) cannot be expressed as a session id, so it gives `None`.
+pub fn session_id_from_location(location: &str) -> Option<&str> {
+    if location.contains('?') {
+        return None;
+    }
+    let path = location.trim_end_matches('/');
+    let (before, id) = path.rsplit_once('/')?;
+    (before.ends_with("/blobs/uploads") && !id.is_empty()).then_some(id)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::encode_multi_segment_path;
+    use super::{encode_multi_segment_path, session_id_from_location};
+
+    #[test]
+    fn session_id_is_the_last_segment_of_an_upload_location() {
+        let id = session_id_from_location;
+        assert_eq!(
+            id("/v2/library/alpine/blobs/uploads/6f1b-0a3e"),
+            Some("6f1b-0a3e")
+        );
+        assert_eq!(id("https://r.example/v2/a/blobs/uploads/x1/"), Some("x1"));
+        assert_eq!(id("/v2/a/blobs/uploads/x1?_state=abc"), None);
+        assert_eq!(id("/v2/a/blobs/sha256:00"), None);
+        assert_eq!(id("/v2/a/blobs/uploads/"), None);
+    }
 
     #[test]
     fn multi_segment_path_keeps_slashes_and_encodes_the_rest() {
