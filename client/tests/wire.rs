@@ -308,7 +308,8 @@ async fn error_envelope_with_an_unknown_code_is_a_typed_error() {
     else {
         panic!("a 404 is an error");
     };
-    server.await.expect("listener");
+    let sent = server.await.expect("listener");
+    assert!(sent.values("accept").is_empty(), "no Accept unless the caller asks");
 
     let Error::ErrorResponse(envelope) = err else {
         panic!("expected the error envelope, got {err:?}");
