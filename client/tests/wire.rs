@@ -309,7 +309,8 @@ async fn error_envelope_with_an_unknown_code_is_a_typed_error() {
         panic!("a 404 is an error");
     };
     let sent = server.await.expect("listener");
-    assert!(sent.values("accept").is_empty(), "no Accept unless the caller asks");
+    // reqwest's default: the registry then serves the manifest as stored
+    assert_eq!(sent.values("accept"), ["*/*"]);
 
     let Error::ErrorResponse(envelope) = err else {
         panic!("expected the error envelope, got {err:?}");
