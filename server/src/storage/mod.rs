@@ -16,6 +16,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use tokio::task::JoinHandle;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
@@ -338,6 +340,26 @@ impl Storage {
                 })
             }
         }
+    }
+}
+
+impl Storage {
+    /// Runs [`BlobStore::expire_uploads`] every `every`, discarding sessions idle for
+    /// `idle`, until the returned task is aborted or the runtime stops.
+    pub fn spawn_upload_expiry(&self, idle: Duration, every: Duration) -> JoinHandle<()> {
+        let blobs = self.blobs.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                match blobs.expire_uploads(idle).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(expired = n, "discarded idle upload sessions"),
+                    Err(e) => tracing::warn!(error = %e, "expiring upload sessions failed"),
+                }
+            }
+        })
     }
 }
 

@@ -189,3 +189,23 @@ async fn upload_throughput_of_a_large_blob() {
     assert_eq!(info.size, (total_mib * MIB) as u64);
     println!("verified upload: {:.0} MiB/s", total_mib as f64 / secs);
 }
+
+#[tokio::test(start_paused = true)]
+async fn background_expiry_discards_idle_sessions() {
+    let root = tempfile::tempdir().unwrap();
+    let s = open(root.path()).await;
+    let id = s.blobs.upload_create(None).await.unwrap().id;
+    // Idle limit zero: the first sweep takes the session (the paused clock makes the
+    // interval fire at once, with no real waiting).
+    let task = s.spawn_upload_expiry(Duration::ZERO, Duration::from_secs(60));
+    let mut gone = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if s.blobs.upload_status(&id).await.is_err() {
+            gone = true;
+            break;
+        }
+    }
+    task.abort();
+    assert!(gone, "the sweeper never removed the idle session");
+}
