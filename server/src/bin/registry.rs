@@ -16,11 +16,15 @@ use quayside_server::registry::{self, logging};
 #[command(
     name = "registry",
     version,
-    about = "Quayside: an OCI distribution registry"
+    about = "Quayside: an OCI distribution registry",
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Without a command, the flags of `serve` apply.
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 #[derive(Subcommand)]
@@ -29,7 +33,7 @@ enum Command {
     Serve(ServeArgs),
 }
 
-#[derive(Args, Default)]
+#[derive(Args)]
 struct ServeArgs {
     /// YAML configuration file; flags and QUAYSIDE_* variables override its settings.
     #[arg(long, env = "QUAYSIDE_CONFIG", value_name = "FILE")]
@@ -99,9 +103,10 @@ impl ServeArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Command::Serve(args) = cli
-        .command
-        .unwrap_or(Command::Serve(ServeArgs::parse_env()));
+    let args = match cli.command {
+        Some(Command::Serve(args)) => args,
+        None => cli.serve,
+    };
     let config = match args.config() {
         Ok(config) => config,
         Err(err) => {
@@ -123,18 +128,6 @@ fn main() -> ExitCode {
             eprintln!("registry: {err}");
             ExitCode::FAILURE
         }
-    }
-}
-
-impl ServeArgs {
-    /// `registry` without a command: the serve flags' environment variables still apply.
-    fn parse_env() -> ServeArgs {
-        #[derive(Parser)]
-        struct Bare {
-            #[command(flatten)]
-            serve: ServeArgs,
-        }
-        Bare::parse_from(["registry"]).serve
     }
 }
 
