@@ -51,6 +51,21 @@ struct ManifestWrite {
     acked: bool,
 }
 
+/// A chunked upload session, to check after a crash that it resumes or is cleanly gone.
+#[derive(Clone)]
+struct Session {
+    /// Path and query of the upload's Location: the port changes across restarts.
+    path: String,
+    /// The blob this session uploads (index into `Ledger::blobs`).
+    blob: usize,
+    /// Bytes the server acknowledged (202 to a PATCH) and bytes sent at all.
+    acked_upto: usize,
+    sent_upto: usize,
+    /// Set once the closing PUT is sent: the session may then be committed and gone.
+    closing: bool,
+    checked: bool,
+}
+
 /// Every write attempted, in order, and whether the server acknowledged it with 201.
 #[derive(Clone, Default)]
 struct Ledger {
@@ -60,6 +75,7 @@ struct Ledger {
     tags: BTreeMap<(String, String), Vec<(String, bool)>>,
     /// Answers a live server should never give (wrong status or header), for the report.
     unexpected: Vec<String>,
+    sessions: Vec<Session>,
 }
 
 type Shared = Arc<Mutex<Ledger>>;
@@ -99,6 +115,7 @@ async fn expect_created(r: Response, digest: &str, what: &str) -> Write {
 /// Uploads `data` in the given mode; transport errors mean the server died.
 async fn upload(
     api: &Api,
+    (ledger, blob): (&Shared, usize),
     repo: &str,
     data: Vec<u8>,
     mode: u64,
@@ -125,10 +142,23 @@ async fn upload(
         let r = api.close_upload(&location, &digest, data).await?;
         return Ok(expect_created(r, &digest, &what).await);
     }
+    let session = {
+        let mut l = lock(ledger);
+        l.sessions.push(Session {
+            path: location_path(&location),
+            blob,
+            acked_upto: 0,
+            sent_upto: 0,
+            closing: false,
+            checked: false,
+        });
+        l.sessions.len() - 1
+    };
     let pieces = rng.usize(1..=4);
     let step = data.len().div_ceil(pieces);
     let mut start = 0;
     for chunk in data.chunks(step) {
+        lock(ledger).sessions[session].sent_upto = start + chunk.len();
         let r = api.patch_chunk(&location, start, chunk.to_vec()).await?;
         if r.status() != StatusCode::ACCEPTED {
             return Ok(Write::Wrong(format!(
@@ -138,7 +168,11 @@ async fn upload(
         }
         location = api.location(&r);
         start += chunk.len();
+        let mut l = lock(ledger);
+        l.sessions[session].acked_upto = start;
+        l.sessions[session].path = location_path(&location);
     }
+    lock(ledger).sessions[session].closing = true;
     let r = api.close_upload(&location, &digest, Vec::new()).await?;
     Ok(expect_created(r, &digest, &what).await)
 }
@@ -164,7 +198,7 @@ async fn push_blob(
         });
         l.blobs.len() - 1
     };
-    match upload(api, repo, data, mode, rng).await? {
+    match upload(api, (ledger, index), repo, data, mode, rng).await? {
         Write::Acked => {
             lock(ledger).blobs[index].acked = true;
             Ok(Some(digest))
@@ -325,6 +359,91 @@ async fn fetch(
     }
 }
 
+/// The path and query of an upload Location, without scheme and host.
+fn location_path(location: &str) -> String {
+    location
+        .find("/v2/")
+        .map_or(location, |i| &location[i..])
+        .to_owned()
+}
+
+/// Sessions cut off by a kill, on a restarted server: each is gone (404) or reports a
+/// length between what was acknowledged and what was sent; such a session must then
+/// finish with the rest of the data and yield exactly the blob (which the ledger then
+/// counts as acknowledged, for `verify` to check).
+async fn resume_sessions(api: &Api, ledger: &Shared) -> Vec<String> {
+    let mut problems = Vec::new();
+    let open: Vec<(usize, Session)> = lock(ledger)
+        .sessions
+        .iter()
+        .cloned()
+        .enumerate()
+        .filter(|(_, s)| !s.closing && !s.checked)
+        .collect();
+    for (index, session) in open {
+        lock(ledger).sessions[index].checked = true;
+        let blob = lock(ledger).blobs[session.blob].clone();
+        let what = format!("upload {} of {}", session.path, blob.digest);
+        let status = match api.get(&session.path).await {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(format!("{what}: status request failed: {e}"));
+                continue;
+            }
+        };
+        let range = header(&status, "range");
+        match status.status() {
+            StatusCode::NOT_FOUND => continue,
+            StatusCode::NO_CONTENT => {}
+            other => {
+                problems.push(format!("{what}: status {other} after restart"));
+                continue;
+            }
+        }
+        let data = blob.source.bytes();
+        let mut url = api.url(&session.path);
+        let mut have = match range.split_once('-') {
+            Some(("0", end)) => end.parse::<usize>().map_or(usize::MAX, |e| e + 1),
+            _ if range.is_empty() => 0,
+            _ => usize::MAX,
+        };
+        if range == "0-0" && session.acked_upto == 0 {
+            // "0-0" stands for both an empty upload and a one-byte one: a PATCH from byte 0
+            // tells them apart (416 when a byte is already there).
+            match api.patch_chunk(&url, 0, data.clone()).await {
+                Ok(r) if r.status() == StatusCode::ACCEPTED => {
+                    url = api.location(&r);
+                    have = data.len();
+                }
+                Ok(r) if r.status() == StatusCode::RANGE_NOT_SATISFIABLE => have = 1,
+                Ok(r) => {
+                    problems.push(format!("{what}: PATCH from byte 0 answered {}", r.status()));
+                    continue;
+                }
+                Err(e) => {
+                    problems.push(format!("{what}: PATCH from byte 0 failed: {e}"));
+                    continue;
+                }
+            }
+        } else if have < session.acked_upto || have > session.sent_upto {
+            problems.push(format!(
+                "{what}: Range {range:?} after restart, but {} bytes were acknowledged and {} sent",
+                session.acked_upto, session.sent_upto
+            ));
+            continue;
+        }
+        let rest = data[have..].to_vec();
+        match api.close_upload(&url, &blob.digest, rest).await {
+            Ok(r) => match expect_created(r, &blob.digest, &what).await {
+                Write::Acked => lock(ledger).blobs[session.blob].acked = true,
+                Write::Wrong(why) => problems.push(format!("resuming at byte {have}: {why}")),
+            },
+            Err(e) => problems.push(format!("{what}: closing PUT failed: {e}")),
+        }
+    }
+    problems
+}
+
 /// Checks the restarted store against the ledger; returns every violation found.
 async fn verify(api: &Api, ledger: &Ledger) -> Vec<String> {
     let mut problems = Vec::new();
@@ -469,8 +588,9 @@ fn assert_clean(problems: &[String], context: &str, registry: &Registry) {
 
 async fn run_round(root: &Path, ledger: &Shared, round: u64, rng: &mut fastrand::Rng) {
     let mut registry = Registry::start(root).await;
+    let mut problems = resume_sessions(&registry.api(), ledger).await;
     let snapshot = lock(ledger).clone();
-    let problems = verify(&registry.api(), &snapshot).await;
+    problems.extend(verify(&registry.api(), &snapshot).await);
     assert_clean(
         &problems,
         &format!("after restart before round {round}"),
@@ -526,13 +646,29 @@ async fn sigkill_during_concurrent_writes_keeps_every_acknowledged_write_and_not
     }
 
     let registry = Registry::start(&root).await;
+    let mut problems = resume_sessions(&registry.api(), &ledger).await;
     let snapshot = lock(&ledger).clone();
     assert!(
         snapshot.blobs.iter().any(|b| b.acked) && snapshot.manifests.iter().any(|m| m.acked),
         "the rounds acknowledged no blob or no manifest, so nothing was tested"
     );
-    let problems = verify(&registry.api(), &snapshot).await;
+    problems.extend(verify(&registry.api(), &snapshot).await);
     assert_clean(&problems, "after the last restart", &registry);
+    let count = |acked: &mut dyn Iterator<Item = bool>| {
+        acked.fold((0, 0), |(y, n), a| if a { (y + 1, n) } else { (y, n + 1) })
+    };
+    let resumed = snapshot
+        .sessions
+        .iter()
+        .filter(|s| !s.closing && snapshot.blobs[s.blob].acked)
+        .count();
+    println!(
+        "{ROUNDS} kills: blobs (acknowledged, not) {:?}, manifests {:?}, \
+         uploads cut off {} of which resumed {resumed}",
+        count(&mut snapshot.blobs.iter().map(|b| b.acked)),
+        count(&mut snapshot.manifests.iter().map(|m| m.acked)),
+        snapshot.sessions.iter().filter(|s| !s.closing).count(),
+    );
 
     // The store still takes writes after all those crashes.
     let api = registry.api();
