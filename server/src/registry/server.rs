@@ -65,7 +65,10 @@ pub fn serve(registry: Registry, listen: SocketAddr) -> Result<RunningRegistry, 
         // Manifests must be served byte for byte.
         compression: CompressionConfig::None,
     };
-    let sweeper = spawn_sweeper(&registry);
+    let sweeper = registry.storage.spawn_upload_expiry(
+        registry.settings.upload_expiry,
+        registry.settings.sweep_interval,
+    );
     let server = ServerBuilder::new(api, Arc::new(registry), logging::dropshot_logger())
         .config(dropshot_config)
         .start()
@@ -77,24 +80,4 @@ pub fn serve(registry: Registry, listen: SocketAddr) -> Result<RunningRegistry, 
             }
         })?;
     Ok(RunningRegistry { server, sweeper })
-}
-
-/// Expires idle upload sessions every `sweep_interval`; failures are logged and retried at
-/// the next tick.
-fn spawn_sweeper(registry: &Registry) -> tokio::task::JoinHandle<()> {
-    let blobs = registry.storage.blobs.clone();
-    let idle = registry.settings.upload_expiry;
-    let every = registry.settings.sweep_interval;
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            match blobs.expire_uploads(idle).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(expired = n, "expired idle upload sessions"),
-                Err(err) => tracing::warn!(error = %err, "expiring upload sessions failed"),
-            }
-        }
-    })
 }
