@@ -6,7 +6,7 @@
 //! as Distribution has done since 2.8: no current client needs them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -33,20 +33,31 @@ const SCHEMA1: [&str; 2] = [
 /// More `?tag=` values than this in one push get 414 (the spec asks for at least 10).
 const MAX_TAGS_PER_PUSH: usize = 100;
 
-/// Manifest bytes by digest. Content-addressed, so an entry can never be stale: the
-/// metadata lookup that precedes every read decides whether the manifest still exists.
-/// Bounded by total size; when full it starts over, which keeps it simple and cheap.
+/// Read caches for the hot pull path. Manifest bytes are content-addressed, so an entry
+/// can never be stale. Resolved references (`name` + tag or digest -> record) change only
+/// through this process (one process owns a storage root), so every manifest write or
+/// delete here drops them all; a generation number keeps a lookup that raced with a write
+/// from re-inserting what it read before the write.
 #[derive(Default)]
 pub(super) struct ManifestCache {
-    entries: RwLock<(HashMap<Digest, Bytes>, usize)>,
+    bytes: RwLock<(HashMap<Digest, Bytes>, usize)>,
+    resolved: RwLock<Resolved>,
 }
 
-/// Total bytes of manifests kept in memory.
+#[derive(Default)]
+struct Resolved {
+    generation: u64,
+    records: HashMap<String, Arc<ManifestRecord>>,
+}
+
+/// Total bytes of manifests kept in memory; when full the cache starts over.
 const CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// Resolved references kept; when full the cache starts over.
+const CACHE_REFERENCES: usize = 100_000;
 
 impl ManifestCache {
     fn get(&self, digest: &Digest) -> Option<Bytes> {
-        let entries = self.entries.read().ok()?;
+        let entries = self.bytes.read().ok()?;
         entries.0.get(digest).cloned()
     }
 
@@ -54,7 +65,7 @@ impl ManifestCache {
         if bytes.len() > CACHE_BYTES / 16 {
             return;
         }
-        if let Ok(mut entries) = self.entries.write() {
+        if let Ok(mut entries) = self.bytes.write() {
             if entries.1 + bytes.len() > CACHE_BYTES {
                 entries.0.clear();
                 entries.1 = 0;
@@ -62,6 +73,34 @@ impl ManifestCache {
             if entries.0.insert(digest.clone(), bytes.clone()).is_none() {
                 entries.1 += bytes.len();
             }
+        }
+    }
+
+    /// The cached record for `key` and the generation to hand back to [`Self::remember`].
+    fn lookup(&self, key: &str) -> (Option<Arc<ManifestRecord>>, u64) {
+        match self.resolved.read() {
+            Ok(resolved) => (resolved.records.get(key).cloned(), resolved.generation),
+            Err(_) => (None, u64::MAX),
+        }
+    }
+
+    fn remember(&self, key: String, record: &Arc<ManifestRecord>, generation: u64) {
+        if let Ok(mut resolved) = self.resolved.write() {
+            if resolved.generation != generation {
+                return;
+            }
+            if resolved.records.len() >= CACHE_REFERENCES {
+                resolved.records.clear();
+            }
+            resolved.records.insert(key, record.clone());
+        }
+    }
+
+    /// Called after every manifest or tag change.
+    fn invalidate(&self) {
+        if let Ok(mut resolved) = self.resolved.write() {
+            resolved.generation = resolved.generation.wrapping_add(1);
+            resolved.records.clear();
         }
     }
 }
@@ -281,10 +320,12 @@ pub(super) async fn put(
     };
     let storage = &registry.storage;
     storage.blobs.put(&digest, bytes.clone()).await?;
-    storage
+    let stored = storage
         .metadata
         .put_manifest(&params.name, &record, &tags)
-        .await?;
+        .await;
+    registry.manifests.invalidate();
+    stored?;
     registry.manifests.insert(&digest, &bytes);
 
     Ok(ManifestPutResponse::Created {
@@ -303,26 +344,32 @@ async fn resolve(
     registry: &Registry,
     name: &RepoName,
     reference: &quayside_spec::grammar::Reference,
-) -> Result<ManifestRecord, ApiError> {
+) -> Result<Arc<ManifestRecord>, ApiError> {
+    if let Some(digest) = reference.as_digest() {
+        supported(digest)?;
+    }
+    let key = format!("{name} {reference}");
+    let (cached, generation) = registry.manifests.lookup(&key);
+    if let Some(record) = cached {
+        return Ok(record);
+    }
     let meta = &registry.storage.metadata;
     let unknown = || Error::ManifestUnknown {
         repository: name.clone(),
         reference: reference.to_string(),
     };
-    let digest = match reference.as_digest() {
-        Some(digest) => {
-            supported(digest)?;
-            digest.clone()
-        }
-        None => {
-            let tag = reference.as_tag().ok_or_else(unknown)?;
-            meta.resolve_tag(name, tag).await?.ok_or_else(unknown)?
-        }
+    let digest = match (reference.as_digest(), reference.as_tag()) {
+        (Some(digest), _) => digest.clone(),
+        (None, Some(tag)) => meta.resolve_tag(name, tag).await?.ok_or_else(unknown)?,
+        (None, None) => return Err(unknown().into()),
     };
-    Ok(meta
-        .get_manifest(name, &digest)
-        .await?
-        .ok_or_else(unknown)?)
+    let record = Arc::new(
+        meta.get_manifest(name, &digest)
+            .await?
+            .ok_or_else(unknown)?,
+    );
+    registry.manifests.remember(key, &record, generation);
+    Ok(record)
 }
 
 pub(super) async fn get(
@@ -342,10 +389,10 @@ pub(super) async fn get(
     };
     Ok(ManifestGetResponse::Ok {
         headers: ManifestGetOkHeaders {
-            docker_content_digest: Some(record.digest),
+            docker_content_digest: Some(record.digest.clone()),
             content_length: Some(bytes.len() as u64),
         },
-        content_type: record.media_type,
+        content_type: record.media_type.clone(),
         body: ResponseBody::Bytes(bytes),
     })
 }
@@ -357,10 +404,10 @@ pub(super) async fn head(
     let record = resolve(registry, &params.name, &params.reference).await?;
     Ok(ManifestHeadResponse::Ok {
         headers: ManifestHeadOkHeaders {
-            docker_content_digest: Some(record.digest),
+            docker_content_digest: Some(record.digest.clone()),
             content_length: Some(record.size),
         },
-        content_type: record.media_type,
+        content_type: record.media_type.clone(),
     })
 }
 
@@ -371,12 +418,12 @@ pub(super) async fn delete(
 ) -> Result<ManifestDeleteResponse, ApiError> {
     registry.check_delete_enabled()?;
     let meta = &registry.storage.metadata;
-    match (params.reference.as_digest(), params.reference.as_tag()) {
+    let deleted = match (params.reference.as_digest(), params.reference.as_tag()) {
         (Some(digest), _) => {
             supported(digest)?;
-            meta.delete_manifest(&params.name, digest).await?;
+            meta.delete_manifest(&params.name, digest).await.map(drop)
         }
-        (None, Some(tag)) => meta.delete_tag(&params.name, tag).await?,
+        (None, Some(tag)) => meta.delete_tag(&params.name, tag).await,
         (None, None) => {
             return Err(Error::ManifestUnknown {
                 repository: params.name,
@@ -384,7 +431,9 @@ pub(super) async fn delete(
             }
             .into())
         }
-    }
+    };
+    registry.manifests.invalidate();
+    deleted?;
     Ok(ManifestDeleteResponse::Accepted {
         headers: ManifestDeleteAcceptedHeaders {
             content_length: Some(0),

@@ -429,3 +429,28 @@ async fn too_many_tag_parameters_is_414() {
         .unwrap();
     expect_error(response, StatusCode::URI_TOO_LONG, "UNSUPPORTED").await;
 }
+
+#[tokio::test]
+async fn retagging_and_deleting_are_visible_at_once_after_reads() {
+    let registry = TestRegistry::fs().await;
+    let (_, first) = registry.push_image("app", "v1").await;
+    let get = registry.get("/v2/app/manifests/v1").await;
+    assert_eq!(header(&get, "docker-content-digest"), first);
+
+    let config = registry.push_blob("app", b"{\"other\":true}").await;
+    let second = oci_manifest(&config, &[], None);
+    let put = registry.put_manifest("app", "v1", OCI_MANIFEST, &second).await;
+    assert_eq!(put.status(), StatusCode::CREATED);
+    let get = registry.get("/v2/app/manifests/v1").await;
+    assert_eq!(header(&get, "docker-content-digest"), sha256(&second));
+    assert_eq!(get.bytes().await.unwrap(), second);
+
+    let by_digest = registry.head(&format!("/v2/app/manifests/{first}")).await;
+    assert_eq!(by_digest.status(), StatusCode::OK);
+    registry.delete(&format!("/v2/app/manifests/{first}")).await;
+    let gone = registry.head(&format!("/v2/app/manifests/{first}")).await;
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    registry.delete("/v2/app/manifests/v1").await;
+    let untagged = registry.get("/v2/app/manifests/v1").await;
+    expect_error(untagged, StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN").await;
+}
