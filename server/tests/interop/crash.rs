@@ -287,7 +287,12 @@ async fn writer(api: Api, ledger: Shared, acks: mpsc::UnboundedSender<()>, round
             });
             (l.manifests.len() - 1, t_index)
         };
-        let reference = tag.clone().unwrap_or_else(|| digest.clone());
+        // Mostly by tag; sometimes by digest, alone or with `?tag=` (distribution-spec main).
+        let reference = match &tag {
+            Some(t) if step % 8 == 5 => format!("{digest}?tag={t}"),
+            Some(t) => t.clone(),
+            None => digest.clone(),
+        };
         let r = match api
             .put_manifest(&repo, &reference, OCI_MANIFEST, bytes)
             .await

@@ -220,6 +220,11 @@ async fn skopeo_copies_umoci_image_through_registry_unchanged_as_oci_and_docker(
     let src_digest = src.manifest_digest("base");
     let src_manifest = src.blob(&src_digest);
     assert_eq!(sha256(&src_manifest), src_digest);
+    assert_eq!(
+        layer_digests(&src_manifest).len(),
+        2,
+        "umoci should have built two layers"
+    );
     let root = dir.path().join("registry");
     std::fs::create_dir(&root).expect("mkdir");
     let registry = Registry::start(&root).await;
@@ -273,6 +278,14 @@ async fn skopeo_copies_umoci_image_through_registry_unchanged_as_oci_and_docker(
         raw.as_bytes() == src_manifest,
         "skopeo inspect --raw differs from the source manifest"
     );
+
+    let tags: Value = serde_json::from_str(&tools.skopeo(&[
+        "list-tags",
+        "--tls-verify=false",
+        &format!("docker://{host}/{repo}"),
+    ]))
+    .expect("skopeo list-tags prints JSON");
+    assert_eq!(tags["Tags"], serde_json::json!(["v1"]));
 
     // OCI out: a fresh layout with the same manifest digest and byte-identical blobs.
     let back = Layout {
