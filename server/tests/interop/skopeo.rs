@@ -150,9 +150,14 @@ fn build_image(tools: &Tools, dir: &Path) -> Layout {
     std::fs::write(rootfs.join("payload.bin"), content(300_000, 3)).expect("write");
     std::os::unix::fs::symlink("etc/quayside/greeting", rootfs.join("greeting")).expect("symlink");
     tools.umoci(&["repack", "--image", &image, b]);
-    std::fs::remove_file(rootfs.join("etc/removed-later")).expect("rm");
-    std::fs::write(rootfs.join("etc/quayside/second"), "second layer\n").expect("write");
-    tools.umoci(&["repack", "--image", &image, b]);
+    // A repack is relative to what was unpacked: unpack again for a second layer.
+    let bundle2 = dir.join("bundle2");
+    let b2 = bundle2.to_str().expect("utf-8 path");
+    tools.umoci(&["unpack", "--rootless", "--image", &image, b2]);
+    let rootfs2 = bundle2.join("rootfs");
+    std::fs::remove_file(rootfs2.join("etc/removed-later")).expect("rm");
+    std::fs::write(rootfs2.join("etc/quayside/second"), "second layer\n").expect("write");
+    tools.umoci(&["repack", "--image", &image, b2]);
     tools.umoci(&[
         "config",
         "--image",
