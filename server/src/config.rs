@@ -1,6 +1,22 @@
 //! Registry configuration: a YAML file, overridden by `QUAYSIDE_*` environment variables and
 //! command-line flags (see `registry serve --help`). Every field has a default, so an empty
 //! file (or none) runs a registry on 127.0.0.1:5000 storing under `./data`.
+//!
+//! ```yaml
+//! listen: 0.0.0.0:5000           # QUAYSIDE_LISTEN, --listen
+//! storage:
+//!   backend: filesystem          # or memory; QUAYSIDE_STORAGE, --storage
+//!   root: /var/lib/quayside      # QUAYSIDE_ROOT, --root
+//!   delete:
+//!     enabled: true              # false: QUAYSIDE_NO_DELETE, --no-delete
+//! uploads:
+//!   expire_after_secs: 86400     # QUAYSIDE_UPLOAD_EXPIRY_SECS
+//!   sweep_interval_secs: 600
+//! limits:
+//!   manifest_max_bytes: 4194304  # QUAYSIDE_MANIFEST_MAX_BYTES
+//! log:
+//!   level: info                  # QUAYSIDE_LOG_LEVEL, --log-level; RUST_LOG wins
+//! ```
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -229,6 +245,28 @@ mod tests {
         assert!(!config.storage.delete.enabled);
         assert_eq!(config.uploads, UploadsSection::default());
         assert!(Config::from_yaml("listn: 1.2.3.4:5").is_err());
+    }
+
+    #[test]
+    fn documented_example_parses() {
+        let doc: String = include_str!("config.rs")
+            .lines()
+            .skip_while(|line| !line.starts_with("//! ```yaml"))
+            .skip(1)
+            .take_while(|line| !line.starts_with("//! ```"))
+            .map(|line| {
+                format!(
+                    "{}\n",
+                    line.trim_start_matches("//!")
+                        .strip_prefix(' ')
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        let config = Config::from_yaml(&doc).unwrap();
+        assert_eq!(config.storage.root, PathBuf::from("/var/lib/quayside"));
+        assert_eq!(config.listen.port(), 5000);
+        assert!(config.validate().is_ok());
     }
 
     #[test]
