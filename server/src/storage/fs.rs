@@ -646,6 +646,20 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn reads_stream_in_bounded_chunks_rather_than_whole_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).await.unwrap();
+        let data: Vec<u8> = (0..3 * READ_BUFFER + 5).map(|i| (i % 251) as u8).collect();
+        let d = Digest::of(&data);
+        store.put(&d, Bytes::from(data.clone())).await.unwrap();
+        let read = store.read(&d, None).await.unwrap();
+        let parts: Vec<Bytes> = read.body.try_collect().await.unwrap();
+        assert!(parts.len() >= 4, "{} parts", parts.len());
+        assert!(parts.iter().all(|p| p.len() <= READ_BUFFER));
+        assert_eq!(parts.concat(), data);
+    }
+
+    #[tokio::test]
     async fn session_that_lost_acknowledged_data_is_invalid_and_discarded() {
         let dir = tempfile::tempdir().unwrap();
         let store = FsBlobStore::open(dir.path()).await.unwrap();

@@ -3,7 +3,8 @@
 //! configuration at run time. Storage knows nothing of HTTP.
 //!
 //! The traits are shaped for remote stores too (S3, PostgreSQL): no directory listing,
-//! streaming bodies in and out, every call async.
+//! streaming bodies in and out, every call async. A new backend is done when it passes the
+//! shared suite in `server/tests/storage` (one `storage_suite!` line there).
 
 mod fs;
 mod memory;
