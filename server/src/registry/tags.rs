@@ -9,6 +9,13 @@ use crate::generated::operations::*;
 use crate::generated::runtime::{ApiError, ErrorCode, ResponseBody};
 use crate::storage::Page;
 
+/// Characters of tags and names that may stand unencoded in a query value.
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'-')
+    .remove(b'/');
+
 /// `Link: </path?n=<n>&last=<last>>; rel="next"` when entries follow and the client paged.
 pub(super) fn next_link(
     path: &str,
@@ -19,7 +26,7 @@ pub(super) fn next_link(
     let (Some(n), true, Some(last)) = (n, page_more, last) else {
         return None;
     };
-    let last = percent_encoding::utf8_percent_encode(last, percent_encoding::NON_ALPHANUMERIC);
+    let last = percent_encoding::utf8_percent_encode(last, QUERY_VALUE);
     Some(format!("<{path}?n={n}&last={last}>; rel=\"next\""))
 }
 

@@ -439,7 +439,9 @@ async fn retagging_and_deleting_are_visible_at_once_after_reads() {
 
     let config = registry.push_blob("app", b"{\"other\":true}").await;
     let second = oci_manifest(&config, &[], None);
-    let put = registry.put_manifest("app", "v1", OCI_MANIFEST, &second).await;
+    let put = registry
+        .put_manifest("app", "v1", OCI_MANIFEST, &second)
+        .await;
     assert_eq!(put.status(), StatusCode::CREATED);
     let get = registry.get("/v2/app/manifests/v1").await;
     assert_eq!(header(&get, "docker-content-digest"), sha256(&second));

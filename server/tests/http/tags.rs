@@ -33,17 +33,17 @@ async fn tags_are_listed_in_lexical_order() {
 #[tokio::test]
 async fn tag_pages_follow_n_last_and_link() {
     let registry = TestRegistry::fs().await;
-    tag_all(&registry, "app", &["a", "b", "c", "d", "e"]).await;
+    tag_all(&registry, "app", &["a", "b.1_x-y", "c", "d", "e"]).await;
 
     let first = registry.get("/v2/app/tags/list?n=2").await;
     assert_eq!(
         header(&first, "link"),
-        "</v2/app/tags/list?n=2&last=b>; rel=\"next\""
+        "</v2/app/tags/list?n=2&last=b.1_x-y>; rel=\"next\""
     );
     let body: Value = first.json().await.unwrap();
-    assert_eq!(body["tags"], json!(["a", "b"]));
+    assert_eq!(body["tags"], json!(["a", "b.1_x-y"]));
 
-    let second = registry.get("/v2/app/tags/list?n=2&last=b").await;
+    let second = registry.get("/v2/app/tags/list?n=2&last=b.1_x-y").await;
     assert_eq!(
         header(&second, "link"),
         "</v2/app/tags/list?n=2&last=d>; rel=\"next\""

@@ -455,3 +455,35 @@ async fn body_cut_short_leaves_the_upload_unchanged() {
     let ok = patch(&registry, &location, Some("0-3"), b"good").await;
     assert_eq!(ok.status(), StatusCode::ACCEPTED);
 }
+
+#[tokio::test]
+async fn final_chunk_out_of_order_is_416_and_the_upload_can_resume() {
+    let registry = TestRegistry::fs().await;
+    let location = open_session(&registry, "r", "").await;
+    patch(&registry, &location, Some("0-3"), b"abcd").await;
+    let digest = sha256(b"abcdefgh");
+    let wrong = registry
+        .client
+        .put(registry.url(&format!("{location}?digest={digest}")))
+        .header("content-range", "2-5")
+        .body(b"efgh".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&wrong, "range"), "0-3");
+    expect_error(
+        wrong,
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        "BLOB_UPLOAD_INVALID",
+    )
+    .await;
+    let right = registry
+        .client
+        .put(registry.url(&format!("{location}?digest={digest}")))
+        .header("content-range", "4-7")
+        .body(b"efgh".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), StatusCode::CREATED);
+}
