@@ -45,3 +45,53 @@ async fn memory_backend_serves_a_pushed_image() {
     assert_eq!(header(&response, "docker-content-digest"), digest);
     assert_eq!(response.bytes().await.unwrap(), manifest);
 }
+
+#[tokio::test]
+async fn memory_backend_runs_chunked_uploads_and_refuses_gaps() {
+    let registry = TestRegistry::memory().await;
+    let start = registry
+        .client
+        .post(registry.url("/v2/mem/app/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), StatusCode::ACCEPTED);
+    let location = header(&start, "location").to_owned();
+    let chunk = |range: &'static str, body: &'static [u8]| {
+        registry
+            .client
+            .patch(registry.url(&location))
+            .header("content-range", range)
+            .body(body)
+            .send()
+    };
+    assert_eq!(
+        chunk("0-2", b"abc").await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    let gap = chunk("5-7", b"fgh").await.unwrap();
+    expect_error(
+        gap,
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        "BLOB_UPLOAD_INVALID",
+    )
+    .await;
+    assert_eq!(
+        chunk("3-4", b"de").await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    let digest = sha256(b"abcde");
+    let done = registry
+        .client
+        .put(registry.url(&format!("{location}?digest={digest}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), StatusCode::CREATED);
+    let get = registry.get(&format!("/v2/mem/app/blobs/{digest}")).await;
+    assert_eq!(get.bytes().await.unwrap(), &b"abcde"[..]);
+    let deleted = registry
+        .delete(&format!("/v2/mem/app/blobs/{digest}"))
+        .await;
+    assert_eq!(deleted.status(), StatusCode::ACCEPTED);
+}

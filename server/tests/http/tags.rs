@@ -128,3 +128,16 @@ async fn last_that_is_not_a_tag_is_400() {
     let body = expect_error(response, StatusCode::BAD_REQUEST, "UNSUPPORTED").await;
     assert_eq!(body["errors"][0]["detail"]["parameter"], "last");
 }
+
+#[tokio::test]
+async fn catalog_n_zero_is_empty_and_bad_n_is_400() {
+    let registry = TestRegistry::fs().await;
+    registry.push_blob("app", b"x").await;
+    let zero = registry.get("/v2/_catalog?n=0").await;
+    assert!(zero.headers().get("link").is_none());
+    let body: Value = zero.json().await.unwrap();
+    assert_eq!(body, json!({ "repositories": [] }));
+    let bad = registry.get("/v2/_catalog?n=many").await;
+    let (status, _, _) = error_of(bad).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
