@@ -35,19 +35,15 @@ pub struct Registry {
     pub base: String,
     /// `127.0.0.1:PORT`, for clients that want a host rather than a URL.
     pub host: String,
-    log: PathBuf,
+    log: tempfile::NamedTempFile,
 }
 
 impl Registry {
     /// Starts a registry on `root` and waits (bounded) until it prints its address and
-    /// answers `GET /v2/`. Its stderr goes to `root`'s sibling `<root>.log`.
+    /// answers `GET /v2/`. Its stderr goes to a temporary file, shown when a test fails.
     pub async fn start(root: &Path) -> Registry {
-        let log = root.with_extension("log");
-        let stderr = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .expect("create server log file");
+        let log = tempfile::NamedTempFile::new().expect("create server log file");
+        let stderr = log.reopen().expect("open server log file");
         let bin = registry_bin();
         let mut child = Command::new(&bin)
             .args(["serve", "--listen", "127.0.0.1:0", "--root"])
@@ -73,6 +69,9 @@ impl Registry {
             log,
         };
         let line = match rx.recv_timeout(STARTUP_DEADLINE) {
+            Ok(Ok(line)) if line.is_empty() => {
+                registry.fail("it closed stdout (or exited) before printing its address")
+            }
             Ok(Ok(line)) => line,
             Ok(Err(e)) => registry.fail(&format!("reading its stdout failed: {e}")),
             Err(_) => registry.fail("it printed no `listening on` line in time"),
@@ -124,7 +123,7 @@ impl Registry {
     /// The server's stderr so far, for failure messages.
     pub fn log_tail(&self) -> String {
         let mut text = String::new();
-        if let Ok(mut f) = std::fs::File::open(&self.log) {
+        if let Ok(mut f) = self.log.reopen() {
             let _ = f.read_to_string(&mut text);
         }
         let start = text.len().saturating_sub(4000);

@@ -2,8 +2,10 @@
 //! process on a real port: real-world manifests pushed over HTTP, `skopeo` copying a `umoci`
 //! image through it, and SIGKILL in the middle of concurrent writes.
 //!
-//! Set `QUAYSIDE_REGISTRY_BIN` to run the same tests against another executable that
-//! honours the `registry serve --listen ADDR --root DIR` contract.
+//! Run with `cargo test -p quayside-server --test interop`; the skopeo test installs its
+//! Debian peers through `.ci/peers` and fails if it cannot. Set `QUAYSIDE_REGISTRY_BIN` to
+//! run the same tests against another executable honouring
+//! `registry serve --listen ADDR --root DIR`.
 
 mod crash;
 mod harness;
