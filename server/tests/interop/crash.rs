@@ -3,7 +3,7 @@
 //! random number of acknowledged writes. After each restart on the same root, every
 //! acknowledged write is there byte for byte, and nothing half-written is visible.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -574,6 +574,24 @@ async fn verify(api: &Api, ledger: &Ledger) -> Vec<String> {
         for tag in listed {
             if !written.contains(&tag.as_str()) {
                 problems.push(format!("{path} lists {tag:?}, which no client wrote"));
+            }
+        }
+    }
+    // No repository appears that no client wrote to (a torn write would not create one).
+    let written: BTreeSet<&str> = ledger.blobs.iter().map(|b| b.repo.as_str()).collect();
+    if let Some((status, _, _, body)) = fetch(api, "/v2/_catalog?n=10000", &mut problems).await {
+        let listed: Vec<String> = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| serde_json::from_value(v.get("repositories")?.clone()).ok())
+            .unwrap_or_default();
+        if status != StatusCode::OK {
+            problems.push(format!("/v2/_catalog: status {status}"));
+        }
+        for repo in listed {
+            if !written.contains(repo.as_str()) {
+                problems.push(format!(
+                    "/v2/_catalog lists {repo:?}, which no client wrote to"
+                ));
             }
         }
     }
