@@ -2,8 +2,10 @@
 //! subject in one metadata transaction), pull by tag or digest, and delete.
 //!
 //! Documents are parsed only to be inspected; what is stored and served is the pushed
-//! bytes, so digests never change. Docker schema 1 pushes are refused (MANIFEST_INVALID),
-//! as Distribution has done since 2.8: no current client needs them.
+//! bytes, so digests never change. Docker schema 1 manifests (signed and unsigned) are
+//! accepted as the spec says, as legacy content: stored and served byte for byte, their
+//! `fsLayers` blobs required like any other layers; signatures are not verified (the
+//! digest over the raw bytes is what protects them here).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -135,18 +137,17 @@ fn media_type_of(content_type: Option<&str>, document: &Value) -> Result<String,
         }
         (Some(declared), _) => declared,
         (None, Some(field)) => field.to_owned(),
-        (None, None) if document.get("schemaVersion") == Some(&json!(1)) => SCHEMA1[0].to_owned(),
+        (None, None) if document.get("schemaVersion") == Some(&json!(1)) => {
+            // A signed schema 1 document carries its JWS in `signatures`.
+            let signed = document.get("signatures").is_some();
+            SCHEMA1[usize::from(signed)].to_owned()
+        }
         (None, None) => {
             return Err(invalid(
                 "the manifest has no mediaType field and the request no Content-Type; send the manifest's media type as Content-Type",
             ))
         }
     };
-    if SCHEMA1.contains(&media_type.as_str()) {
-        return Err(invalid(
-            "Docker schema 1 manifests are no longer accepted; push a schema 2 or OCI manifest",
-        ));
-    }
     Ok(media_type)
 }
 
@@ -219,6 +220,22 @@ fn inspect(media_type: &str, document: &Value) -> Result<Inspected, ApiError> {
                 inspected
                     .children
                     .push(descriptor_digest(child, &format!("/manifests/{i}"))?);
+            }
+        }
+        t if SCHEMA1.contains(&t) => {
+            let layers = document.get("fsLayers").and_then(Value::as_array);
+            for (i, layer) in layers.into_iter().flatten().enumerate() {
+                let at = format!("/fsLayers/{i}/blobSum");
+                let digest = layer
+                    .get("blobSum")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| invalid(format!("{at}: missing")))?
+                    .parse::<Digest>()
+                    .map_err(|err| invalid(format!("{at}: {err}")))?;
+                // Schema 1 repeats a blob for every empty layer; ask for each once.
+                if !inspected.blobs.contains(&digest) {
+                    inspected.blobs.push(digest);
+                }
             }
         }
         _ => {}
@@ -465,10 +482,22 @@ mod tests {
     }
 
     #[test]
-    fn schema1_is_refused_with_a_clear_message() {
-        let err = media_type_of(None, &json!({ "schemaVersion": 1 })).unwrap_err();
-        assert_eq!(err.code, ErrorCode::ManifestInvalid);
-        assert!(err.message.contains("schema 1"), "{}", err.message);
+    fn schema1_without_content_type_is_signed_only_when_it_has_signatures() {
+        let unsigned = media_type_of(None, &json!({ "schemaVersion": 1 })).unwrap();
+        assert_eq!(unsigned, SCHEMA1[0]);
+        let signed = media_type_of(None, &json!({ "schemaVersion": 1, "signatures": [] })).unwrap();
+        assert_eq!(signed, SCHEMA1[1]);
+    }
+
+    #[test]
+    fn schema1_layers_must_exist_once_each() {
+        let a = Digest::of(b"a");
+        let b = Digest::of(b"b");
+        let doc = json!({ "schemaVersion": 1, "fsLayers": [
+            { "blobSum": a.as_str() }, { "blobSum": b.as_str() }, { "blobSum": a.as_str() }
+        ]});
+        let inspected = inspect(SCHEMA1[0], &doc).unwrap();
+        assert_eq!(inspected.blobs, vec![a, b]);
     }
 
     #[test]

@@ -190,11 +190,31 @@ async fn invalid_manifests_are_400_manifest_invalid() {
 }
 
 #[tokio::test]
-async fn schema1_push_is_refused_with_manifest_invalid() {
+async fn schema1_is_stored_byte_for_byte_once_its_layers_exist() {
     let registry = TestRegistry::fs().await;
+    let layer = registry.push_blob("app", b"layer").await;
+    // Non-canonical spacing on purpose: what goes in must come out.
+    let manifest = format!(
+        "{{\"schemaVersion\": 1, \"name\": \"app\", \"tag\": \"v1\", \"architecture\": \"amd64\",\n \"fsLayers\": [{{\"blobSum\": \"{layer}\"}}],\n \"history\": [{{\"v1Compatibility\": \"{{}}\"}}]}}"
+    )
+    .into_bytes();
+    let schema1 = "application/vnd.docker.distribution.manifest.v1+json";
+    let put = registry.put_manifest("app", "v1", schema1, &manifest).await;
+    assert_eq!(put.status(), StatusCode::CREATED);
+    assert_eq!(header(&put, "docker-content-digest"), sha256(&manifest));
+    let get = registry.get("/v2/app/manifests/v1").await;
+    assert_eq!(get.status(), StatusCode::OK);
+    assert_eq!(header(&get, "content-type"), schema1);
+    assert_eq!(get.bytes().await.unwrap(), manifest);
+}
+
+#[tokio::test]
+async fn schema1_with_a_missing_layer_is_manifest_blob_unknown() {
+    let registry = TestRegistry::fs().await;
+    let missing = sha256(b"never pushed");
     let manifest = serde_json::to_vec(&json!({
         "schemaVersion": 1, "name": "app", "tag": "v1", "architecture": "amd64",
-        "fsLayers": [], "history": []
+        "fsLayers": [{ "blobSum": missing }], "history": [{ "v1Compatibility": "{}" }]
     }))
     .unwrap();
     let response = registry
@@ -205,9 +225,8 @@ async fn schema1_push_is_refused_with_manifest_invalid() {
             &manifest,
         )
         .await;
-    let body = expect_error(response, StatusCode::BAD_REQUEST, "MANIFEST_INVALID").await;
-    let message = body["errors"][0]["message"].as_str().unwrap();
-    assert!(message.contains("schema 1"), "{message}");
+    let body = expect_error(response, StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN").await;
+    assert_eq!(body["errors"][0]["detail"]["digest"], json!(missing));
 }
 
 #[tokio::test]

@@ -199,7 +199,7 @@ async fn valid_manifest_vectors_are_never_refused_as_invalid() {
     let mut wrong = Vec::new();
     let valid: Vec<Vector> = manifest_vectors()
         .into_iter()
-        .filter(|v| v.valid && !v.is_schema1() && !v.is_withdrawn_artifact())
+        .filter(|v| v.valid && !v.is_withdrawn_artifact())
         .collect();
     for (i, v) in valid.iter().enumerate() {
         let repo = format!("vectors/valid/{}", v.kind);
@@ -231,49 +231,6 @@ async fn valid_manifest_vectors_are_never_refused_as_invalid() {
         valid.len(),
         wrong.join("\n"),
         registry.log_tail()
-    );
-}
-
-/// The registry refuses Docker schema 1 (deprecated, signed with keys nobody checks): every
-/// schema 1 vector, valid or not, gets 400 MANIFEST_INVALID saying so, never a 5xx.
-#[tokio::test(flavor = "multi_thread")]
-async fn docker_schema1_pushes_are_refused_as_manifest_invalid_with_the_reason() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let registry = Registry::start(dir.path()).await;
-    let api = registry.api();
-    let schema1: Vec<Vector> = manifest_vectors()
-        .into_iter()
-        .filter(Vector::is_schema1)
-        .collect();
-    assert!(
-        schema1.len() >= 10,
-        "only {} schema 1 vectors",
-        schema1.len()
-    );
-    let mut wrong = Vec::new();
-    for (i, v) in schema1.iter().enumerate() {
-        let a = put(
-            &api,
-            "vectors/schema1",
-            &format!("v{i}"),
-            &v.media_type(),
-            &v.bytes,
-        )
-        .await;
-        let says_why = a.code.as_ref().is_some_and(|(code, message)| {
-            let m = message.to_lowercase();
-            code == "MANIFEST_INVALID" && (m.contains("schema 1") || m.contains("schema1"))
-        });
-        if a.status != StatusCode::BAD_REQUEST || !says_why {
-            wrong.push(format!("{} ({}): {}", v.file, v.media_type(), describe(&a)));
-        }
-    }
-    assert!(
-        wrong.is_empty(),
-        "{} of {} schema 1 vectors were not refused as MANIFEST_INVALID naming schema 1:\n{}",
-        wrong.len(),
-        schema1.len(),
-        wrong.join("\n")
     );
 }
 
