@@ -35,6 +35,8 @@
 )]
 pub mod generated;
 
+pub mod sdk;
+
 pub use generated::{builder, types, ByteStream, Client, ClientInfo, Error, ResponseValue};
 pub use reqwest;
 
