@@ -1,0 +1,8 @@
+//! discovery checks.
+
+use crate::check::Check;
+
+/// The discovery checks.
+pub fn checks() -> Vec<Check> {
+    Vec::new()
+}

@@ -1,0 +1,8 @@
+//! management checks.
+
+use crate::check::Check;
+
+/// The management checks.
+pub fn checks() -> Vec<Check> {
+    Vec::new()
+}

@@ -1,0 +1,8 @@
+//! push checks.
+
+use crate::check::Check;
+
+/// The push checks.
+pub fn checks() -> Vec<Check> {
+    Vec::new()
+}

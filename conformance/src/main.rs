@@ -1,0 +1,3 @@
+//! `conformance`: run the suite against a registry.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! Renderings of a [`RunReport`](crate::runner::RunReport).
