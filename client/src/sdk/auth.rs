@@ -66,7 +66,11 @@ fn parse_params(s: &str) -> HashMap<String, String> {
     let mut out = HashMap::new();
     let mut rest = s.trim();
     while let Some(eq) = rest.find('=') {
-        let key = rest[..eq].trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let key = rest[..eq]
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
         let after = &rest[eq + 1..];
         let (value, next) = if let Some(q) = after.strip_prefix('"') {
             let end = q.find('"').unwrap_or(q.len());
@@ -152,7 +156,10 @@ mod tests {
                 scope: Some("repository:a/b:pull,push".into()),
             })
         );
-        assert_eq!(parse_challenge(r#"Basic realm="x""#), Some(Challenge::Basic));
+        assert_eq!(
+            parse_challenge(r#"Basic realm="x""#),
+            Some(Challenge::Basic)
+        );
         assert_eq!(parse_challenge("Negotiate abc"), None);
     }
 
@@ -160,7 +167,11 @@ mod tests {
     fn docker_config_round_trips_and_keeps_other_keys() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
-        std::fs::write(&path, r#"{"credsStore":"x","auths":{"other:1":{"auth":"dTpw"}}}"#).unwrap();
+        std::fs::write(
+            &path,
+            r#"{"credsStore":"x","auths":{"other:1":{"auth":"dTpw"}}}"#,
+        )
+        .unwrap();
         let creds = Credentials {
             username: "alice".into(),
             password: "s:cret".into(),
@@ -168,7 +179,10 @@ mod tests {
         store_docker_credentials(&path, "reg:5000", &creds).unwrap();
         assert_eq!(docker_config_credentials(&path, "reg:5000"), Some(creds));
         let other = docker_config_credentials(&path, "other:1").unwrap();
-        assert_eq!((other.username.as_str(), other.password.as_str()), ("u", "p"));
+        assert_eq!(
+            (other.username.as_str(), other.password.as_str()),
+            ("u", "p")
+        );
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("credsStore"));
         assert_eq!(docker_config_credentials(&path, "absent"), None);

@@ -24,7 +24,10 @@ pub enum Endpoint {
         /// by digest only).
         reference: Option<String>,
     },
-    Layout { path: PathBuf, tag: Option<String> },
+    Layout {
+        path: PathBuf,
+        tag: Option<String>,
+    },
 }
 
 /// How a copy runs.
@@ -67,7 +70,10 @@ pub async fn copy(src: &Endpoint, dst: &Endpoint, opts: &CopyOptions) -> Result<
             reference,
         } => {
             let r = reference.as_deref().unwrap_or("latest");
-            (Src::Registry(registry, repo), registry.get_manifest(repo, r).await?)
+            (
+                Src::Registry(registry, repo),
+                registry.get_manifest(repo, r).await?,
+            )
         }
         Endpoint::Layout { path, tag } => {
             let layout = Layout::open(path)?;
@@ -259,9 +265,16 @@ impl<'a> Ctx<'a> {
                     sreg.pull_blob(srepo, digest, Some(size), &mut file, None)
                         .await?;
                     drop(file);
-                    dreg.push_blob(drepo, digest, size, BlobSource::File(spool.path()), mount, bar)
-                        .await
-                        .map(drop)
+                    dreg.push_blob(
+                        drepo,
+                        digest,
+                        size,
+                        BlobSource::File(spool.path()),
+                        mount,
+                        bar,
+                    )
+                    .await
+                    .map(drop)
                 }
             }
         }

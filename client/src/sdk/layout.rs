@@ -34,7 +34,9 @@ impl Layout {
     }
 
     pub fn index(&self) -> Result<Value, Error> {
-        Ok(serde_json::from_slice(&std::fs::read(self.root.join("index.json"))?)?)
+        Ok(serde_json::from_slice(&std::fs::read(
+            self.root.join("index.json"),
+        )?)?)
     }
 
     /// The index entry for `tag`, or the only entry when no tag is given.
@@ -62,7 +64,10 @@ impl Layout {
     /// A blob's bytes, verified against its digest.
     pub fn read_blob(&self, digest: &Digest) -> Result<Bytes, Error> {
         let bytes = std::fs::read(self.blob_path(digest)).map_err(|e| {
-            Error::Usage(format!("blob {digest} missing in {}: {e}", self.root.display()))
+            Error::Usage(format!(
+                "blob {digest} missing in {}: {e}",
+                self.root.display()
+            ))
         })?;
         verify(&bytes, digest)?;
         Ok(bytes.into())
@@ -127,7 +132,10 @@ impl LayoutWriter {
             .prefix(".dist-partial-")
             .tempdir_in(&parent)?;
         let work = temp.path().to_owned();
-        std::fs::write(work.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        std::fs::write(
+            work.join("oci-layout"),
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+        )?;
         Ok(LayoutWriter {
             target: target.to_owned(),
             work,
@@ -145,7 +153,9 @@ impl LayoutWriter {
     pub fn blob_temp(&self) -> Result<tempfile::NamedTempFile, Error> {
         let dir = self.work.join("blobs");
         std::fs::create_dir_all(&dir)?;
-        Ok(tempfile::Builder::new().prefix(".partial-").tempfile_in(dir)?)
+        Ok(tempfile::Builder::new()
+            .prefix(".partial-")
+            .tempfile_in(dir)?)
     }
 
     /// Verifies a written blob and moves it to its place.

@@ -14,7 +14,9 @@ pub enum RefError {
     Empty,
     #[error("`{0}` has no registry host: write HOST[:PORT]/REPO[:TAG][@DIGEST]")]
     NoHost(String),
-    #[error("invalid repository name `{name}` in `{input}` (lowercase letters, digits, separators)")]
+    #[error(
+        "invalid repository name `{name}` in `{input}` (lowercase letters, digits, separators)"
+    )]
     Repo { input: String, name: String },
     #[error("invalid tag `{tag}` in `{input}`")]
     Tag { input: String, tag: String },
@@ -183,7 +185,9 @@ mod tests {
 
     #[test]
     fn registry_reference_with_port_tag_and_digest_splits_into_parts() {
-        let r: RegistryRef = format!("localhost:5000/lib/alpine:3.19@{D}").parse().unwrap();
+        let r: RegistryRef = format!("localhost:5000/lib/alpine:3.19@{D}")
+            .parse()
+            .unwrap();
         assert_eq!(r.host, "localhost:5000");
         assert_eq!(r.repo.as_str(), "lib/alpine");
         assert_eq!(r.tag.as_ref().map(Tag::as_str), Some("3.19"));
@@ -206,9 +210,16 @@ mod tests {
             "alpine".parse::<RegistryRef>(),
             Err(RefError::NoHost("alpine".into()))
         );
-        assert!(matches!("h/Upper:t".parse::<RegistryRef>(), Err(RefError::Repo { name, .. }) if name == "Upper"));
-        assert!(matches!("h/a:-bad".parse::<RegistryRef>(), Err(RefError::Tag { tag, .. }) if tag == "-bad"));
-        assert!(matches!("h/a@sha256:xyz".parse::<RegistryRef>(), Err(RefError::Digest { .. })));
+        assert!(
+            matches!("h/Upper:t".parse::<RegistryRef>(), Err(RefError::Repo { name, .. }) if name == "Upper")
+        );
+        assert!(
+            matches!("h/a:-bad".parse::<RegistryRef>(), Err(RefError::Tag { tag, .. }) if tag == "-bad")
+        );
+        assert!(matches!(
+            "h/a@sha256:xyz".parse::<RegistryRef>(),
+            Err(RefError::Digest { .. })
+        ));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use quayside_spec::grammar::{Digest, Digester};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
-use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
+use reqwest::{RequestBuilder, Response, StatusCode, Url};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
 
 use super::auth::{parse_challenge, Challenge, Credentials};
@@ -131,7 +131,11 @@ impl Registry {
                 scope: asked,
             }) => {
                 let token = self
-                    .fetch_token(&realm, service.as_deref(), asked.as_deref().unwrap_or(scope))
+                    .fetch_token(
+                        &realm,
+                        service.as_deref(),
+                        asked.as_deref().unwrap_or(scope),
+                    )
                     .await?;
                 self.tokens
                     .lock()
@@ -163,8 +167,8 @@ impl Registry {
         service: Option<&str>,
         scope: &str,
     ) -> Result<String, Error> {
-        let mut url =
-            Url::parse(realm).map_err(|e| Error::Protocol(format!("bad token realm {realm}: {e}")))?;
+        let mut url = Url::parse(realm)
+            .map_err(|e| Error::Protocol(format!("bad token realm {realm}: {e}")))?;
         {
             let mut q = url.query_pairs_mut();
             if let Some(s) = service {
@@ -206,7 +210,10 @@ impl Registry {
         let url = self.url(&format!("/v2/{repo}/blobs/{digest}"))?;
         let resp = self.send(&pull(repo), |c| c.head(url.clone())).await?;
         match resp.status() {
-            StatusCode::OK => Ok(resp.content_length()),
+            // The header, not `content_length()`: a HEAD response has an empty body.
+            StatusCode::OK => Ok(header_str(resp.headers(), "content-length")
+                .and_then(|v| v.parse().ok())
+                .or(Some(0))),
             StatusCode::NOT_FOUND => Ok(None),
             s => Err(Error::Status {
                 what: format!("HEAD blob {digest} in {repo}"),
@@ -297,7 +304,12 @@ impl Registry {
     }
 
     /// A small blob (a config) in memory, verified.
-    pub async fn get_blob(&self, repo: &str, digest: &Digest, size: Option<u64>) -> Result<Bytes, Error> {
+    pub async fn get_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: Option<u64>,
+    ) -> Result<Bytes, Error> {
         let mut buf = Vec::new();
         self.pull_blob(repo, digest, size, &mut buf, None).await?;
         Ok(buf.into())
@@ -330,12 +342,20 @@ impl Registry {
             None => scope.clone(),
         };
         let resp = self
-            .send(&scope_with_from, |c| c.post(start.clone()).header(reqwest::header::CONTENT_LENGTH, 0))
+            .send(&scope_with_from, |c| {
+                c.post(start.clone())
+                    .header(reqwest::header::CONTENT_LENGTH, 0)
+            })
             .await?;
         if resp.status() == StatusCode::CREATED && mount_from.is_some() {
             return Ok(false);
         }
-        let resp = expect(resp, &[StatusCode::ACCEPTED], &format!("starting upload to {repo}")).await?;
+        let resp = expect(
+            resp,
+            &[StatusCode::ACCEPTED],
+            &format!("starting upload to {repo}"),
+        )
+        .await?;
         let min_chunk = resp
             .headers()
             .get("oci-chunk-min-length")
@@ -358,7 +378,12 @@ impl Registry {
                         .body(body.clone())
                 })
                 .await?;
-            expect(resp, &[StatusCode::CREATED], &format!("PUT blob {digest} to {repo}")).await?;
+            expect(
+                resp,
+                &[StatusCode::CREATED],
+                &format!("PUT blob {digest} to {repo}"),
+            )
+            .await?;
             if let Some(p) = progress {
                 p.inc(size);
             }
@@ -391,13 +416,20 @@ impl Registry {
                     }
                 }
                 Ok(resp) => {
-                    expect(resp, &[StatusCode::ACCEPTED], &format!("PATCH blob {digest} to {repo}"))
-                        .await?;
+                    expect(
+                        resp,
+                        &[StatusCode::ACCEPTED],
+                        &format!("PATCH blob {digest} to {repo}"),
+                    )
+                    .await?;
                 }
                 Err(Error::Http(e)) if resumes < RESUMES => {
                     // The connection dropped: ask the registry how far it got and go on.
                     resumes += 1;
-                    let (loc, end) = self.upload_status(&scope, &location).await.map_err(|_| Error::Http(e))?;
+                    let (loc, end) = self
+                        .upload_status(&scope, &location)
+                        .await
+                        .map_err(|_| Error::Http(e))?;
                     location = loc;
                     offset = end;
                 }
@@ -407,9 +439,17 @@ impl Registry {
         let mut url = location.clone();
         url.query_pairs_mut().append_pair("digest", digest.as_str());
         let resp = self
-            .send(&scope, |c| c.put(url.clone()).header(reqwest::header::CONTENT_LENGTH, 0))
+            .send(&scope, |c| {
+                c.put(url.clone())
+                    .header(reqwest::header::CONTENT_LENGTH, 0)
+            })
             .await?;
-        expect(resp, &[StatusCode::CREATED], &format!("closing upload of {digest} to {repo}")).await?;
+        expect(
+            resp,
+            &[StatusCode::CREATED],
+            &format!("closing upload of {digest} to {repo}"),
+        )
+        .await?;
         Ok(true)
     }
 
@@ -423,7 +463,9 @@ impl Registry {
             .and_then(|v| v.to_str().ok())
             .and_then(|r| r.rsplit_once('-')?.1.parse::<u64>().ok())
             .map_or(0, |last| last + 1);
-        let loc = self.location(resp.headers()).unwrap_or_else(|_| location.clone());
+        let loc = self
+            .location(resp.headers())
+            .unwrap_or_else(|_| location.clone());
         Ok((loc, next))
     }
 
@@ -440,7 +482,13 @@ impl Registry {
     pub async fn delete_blob(&self, repo: &str, digest: &Digest) -> Result<(), Error> {
         let url = self.url(&format!("/v2/{repo}/blobs/{digest}"))?;
         let resp = self.send(&delete(repo), |c| c.delete(url.clone())).await?;
-        expect(resp, &[StatusCode::ACCEPTED], &format!("DELETE blob {digest} in {repo}")).await.map(drop)
+        expect(
+            resp,
+            &[StatusCode::ACCEPTED],
+            &format!("DELETE blob {digest} in {repo}"),
+        )
+        .await
+        .map(drop)
     }
 
     // ---- manifests ----
@@ -450,7 +498,9 @@ impl Registry {
     pub async fn get_manifest(&self, repo: &str, reference: &str) -> Result<Manifest, Error> {
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"))?;
         let resp = self
-            .send(&pull(repo), |c| c.get(url.clone()).header(ACCEPT, MANIFEST_ACCEPT))
+            .send(&pull(repo), |c| {
+                c.get(url.clone()).header(ACCEPT, MANIFEST_ACCEPT)
+            })
             .await?;
         let what = format!("manifest {repo}:{reference}");
         let resp = expect(resp, &[StatusCode::OK], &what).await?;
@@ -468,21 +518,30 @@ impl Registry {
         if let Some(expected) = expected {
             let got = Digest::of_with(expected.supported_algorithm()?, &m.bytes);
             if got != expected {
-                return Err(Error::Corrupt(format!("{what}: expected {expected}, bytes hash to {got}")));
+                return Err(Error::Corrupt(format!(
+                    "{what}: expected {expected}, bytes hash to {got}"
+                )));
             }
         }
         Ok(m)
     }
 
     /// Whether a manifest exists (HEAD), and its digest.
-    pub async fn manifest_digest(&self, repo: &str, reference: &str) -> Result<Option<Digest>, Error> {
+    pub async fn manifest_digest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<Digest>, Error> {
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"))?;
         let resp = self
-            .send(&pull(repo), |c| c.head(url.clone()).header(ACCEPT, MANIFEST_ACCEPT))
+            .send(&pull(repo), |c| {
+                c.head(url.clone()).header(ACCEPT, MANIFEST_ACCEPT)
+            })
             .await?;
         match resp.status() {
-            StatusCode::OK => Ok(header_str(resp.headers(), "docker-content-digest")
-                .and_then(|d| d.parse().ok())),
+            StatusCode::OK => Ok(
+                header_str(resp.headers(), "docker-content-digest").and_then(|d| d.parse().ok())
+            ),
             StatusCode::NOT_FOUND => Ok(None),
             s => Err(Error::Status {
                 what: format!("HEAD manifest {repo}:{reference}"),
@@ -494,7 +553,12 @@ impl Registry {
 
     /// Pushes a manifest under a tag or its digest; returns whether the registry processed
     /// a `subject` (it answered with `OCI-Subject`).
-    pub async fn put_manifest(&self, repo: &str, reference: &str, m: &Manifest) -> Result<bool, Error> {
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        m: &Manifest,
+    ) -> Result<bool, Error> {
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"))?;
         let resp = self
             .send(&push(repo), |c| {
@@ -503,19 +567,34 @@ impl Registry {
                     .body(m.bytes.clone())
             })
             .await?;
-        let resp = expect(resp, &[StatusCode::CREATED], &format!("PUT manifest {repo}:{reference}")).await?;
+        let resp = expect(
+            resp,
+            &[StatusCode::CREATED],
+            &format!("PUT manifest {repo}:{reference}"),
+        )
+        .await?;
         Ok(resp.headers().contains_key("oci-subject"))
     }
 
     pub async fn delete_manifest(&self, repo: &str, reference: &str) -> Result<(), Error> {
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"))?;
         let resp = self.send(&delete(repo), |c| c.delete(url.clone())).await?;
-        expect(resp, &[StatusCode::ACCEPTED], &format!("DELETE manifest {repo}:{reference}")).await.map(drop)
+        expect(
+            resp,
+            &[StatusCode::ACCEPTED],
+            &format!("DELETE manifest {repo}:{reference}"),
+        )
+        .await
+        .map(drop)
     }
 
     /// The referrers of `subject` as an image index: from the referrers API, or from the
     /// `sha256-<hex>` tag when the registry has no such API (it answers 404 there).
-    pub async fn referrers(&self, repo: &str, subject: &Digest) -> Result<serde_json::Value, Error> {
+    pub async fn referrers(
+        &self,
+        repo: &str,
+        subject: &Digest,
+    ) -> Result<serde_json::Value, Error> {
         let url = self.url(&format!("/v2/{repo}/referrers/{subject}"))?;
         let resp = self.send(&pull(repo), |c| c.get(url.clone())).await?;
         let is_index = header_str(resp.headers(), CONTENT_TYPE.as_str())
@@ -525,7 +604,10 @@ impl Registry {
         }
         match self.get_manifest(repo, &fallback_tag(subject)).await {
             Ok(m) => Ok(serde_json::from_slice(&m.bytes)?),
-            Err(Error::Status { status: StatusCode::NOT_FOUND, .. }) => Ok(empty_index()),
+            Err(Error::Status {
+                status: StatusCode::NOT_FOUND,
+                ..
+            }) => Ok(empty_index()),
             Err(e) => Err(e),
         }
     }
@@ -541,13 +623,19 @@ impl Registry {
         let tag = fallback_tag(subject);
         let mut index = match self.get_manifest(repo, &tag).await {
             Ok(m) => serde_json::from_slice(&m.bytes)?,
-            Err(Error::Status { status: StatusCode::NOT_FOUND, .. }) => empty_index(),
+            Err(Error::Status {
+                status: StatusCode::NOT_FOUND,
+                ..
+            }) => empty_index(),
             Err(e) => return Err(e),
         };
-        let list = index["manifests"].as_array_mut().ok_or_else(|| {
-            Error::Protocol(format!("{repo}:{tag} is not an image index"))
-        })?;
-        if !list.iter().any(|d| d.get("digest") == referrer.get("digest")) {
+        let list = index["manifests"]
+            .as_array_mut()
+            .ok_or_else(|| Error::Protocol(format!("{repo}:{tag} is not an image index")))?;
+        if !list
+            .iter()
+            .any(|d| d.get("digest") == referrer.get("digest"))
+        {
             list.push(referrer);
         }
         let m = Manifest::from_bytes(serde_json::to_vec(&index)?.into(), Some(OCI_INDEX));
@@ -558,12 +646,14 @@ impl Registry {
 
     /// All tags of a repository, following `Link` pagination.
     pub async fn tags(&self, repo: &str) -> Result<Vec<String>, Error> {
-        self.paginated(&pull(repo), &format!("/v2/{repo}/tags/list"), "tags").await
+        self.paginated(&pull(repo), &format!("/v2/{repo}/tags/list"), "tags")
+            .await
     }
 
     /// All repositories (`/v2/_catalog`), following `Link` pagination.
     pub async fn catalog(&self) -> Result<Vec<String>, Error> {
-        self.paginated("registry:catalog:*", "/v2/_catalog", "repositories").await
+        self.paginated("registry:catalog:*", "/v2/_catalog", "repositories")
+            .await
     }
 
     async fn paginated(&self, scope: &str, first: &str, key: &str) -> Result<Vec<String>, Error> {
@@ -602,7 +692,13 @@ fn next_link(link: &str) -> Option<String> {
         params
             .split(';')
             .any(|p| p.trim().replace(' ', "") == "rel=\"next\"" || p.trim() == "rel=next")
-            .then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
+            .then(|| {
+                target
+                    .trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_owned()
+            })
     })
 }
 
@@ -654,9 +750,6 @@ async fn read_range(source: &BlobSource<'_>, offset: u64, len: u64) -> Result<By
         }
     }
 }
-
-#[allow(dead_code)]
-fn _assert_method(_: Method) {}
 
 #[cfg(test)]
 mod tests {
