@@ -1,0 +1,319 @@
+//! `bench`: measures any OCI registry over HTTP — blob push (monolithic and chunked) and
+//! pull throughput at several blob sizes, and request rate and latency of manifest GET/HEAD,
+//! tag list and catalog at a fixed number of connections. Prints a table, or JSON for
+//! scripts (`conformance/scripts/bench-compare`).
+
+mod blobs;
+mod load;
+mod report;
+mod units;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use sha2::{Digest as _, Sha256};
+
+use report::{BlobResult, HashResult, LoadResult, Report};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "bench",
+    about = "Benchmark an OCI registry (push, pull, manifest and listing requests)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the workload against a registry at URL.
+    Run(RunArgs),
+    /// Measure in-process SHA-256 speed: the ceiling of a registry that verifies digests.
+    Sha256 {
+        /// Bytes to hash (e.g. 1GiB).
+        #[arg(long, default_value = "1GiB", value_parser = units::parse_size)]
+        size: u64,
+        /// Print JSON instead of a line of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    PushMonolithic,
+    PushChunked,
+    Pull,
+    ManifestGet,
+    ManifestHead,
+    TagList,
+    Catalog,
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Registry base URL, e.g. http://127.0.0.1:5000 (plain HTTP).
+    #[arg(long, env = "BENCH_URL")]
+    url: String,
+    /// Repository the benchmark writes to (a random suffix keeps runs apart).
+    #[arg(long, default_value = "bench/load")]
+    repo: String,
+    /// What to measure (comma separated); all by default.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    scenarios: Vec<Scenario>,
+    /// Blob sizes for push and pull (comma separated).
+    #[arg(long, value_delimiter = ',', default_value = "1MiB,64MiB,1GiB", value_parser = units::parse_size)]
+    sizes: Vec<u64>,
+    /// PATCH size for chunked pushes.
+    #[arg(long, default_value = "64MiB", value_parser = units::parse_size)]
+    chunk: u64,
+    /// Transfers per blob size and scenario; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    repeat: u32,
+    /// Open connections for the request-rate scenarios.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// How long each request-rate scenario runs, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Unmeasured time before each request-rate scenario, in seconds.
+    #[arg(long, default_value_t = 0.5)]
+    warmup: f64,
+    /// Tags created for the tag-list scenario.
+    #[arg(long, default_value_t = 20)]
+    tags: u32,
+    /// Also check the SHA-256 of pulled blobs (costs client CPU on a shared machine).
+    #[arg(long)]
+    verify: bool,
+    /// Delete pushed blobs afterwards so large runs do not fill the disk.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    cleanup: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Worker threads of the benchmark's own runtime.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Sha256 { size, json } => {
+            let result = hash_speed(size);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                println!(
+                    "sha256: {} in {:.3} s = {:.0} MiB/s",
+                    units::format_size(result.bytes),
+                    result.seconds,
+                    result.mib_per_s
+                );
+            }
+            Ok(())
+        }
+        Command::Run(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(args.threads.max(1))
+                .enable_all()
+                .build()?;
+            let report = runtime.block_on(run(&args))?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.table());
+            }
+            if report.failed() {
+                bail!("some requests failed (see the errors column)");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Hashes `size` bytes from one 1 MiB buffer, as a verifying registry does on upload.
+fn hash_speed(size: u64) -> HashResult {
+    let buffer = blobs::pattern(1 << 20, 0);
+    let start = Instant::now();
+    let mut hasher = Sha256::new();
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(buffer.len() as u64) as usize;
+        hasher.update(&buffer[..n]);
+        left -= n as u64;
+    }
+    std::hint::black_box(hasher.finalize());
+    let seconds = start.elapsed().as_secs_f64();
+    HashResult {
+        bytes: size,
+        seconds,
+        mib_per_s: units::mib_per_s(size, seconds),
+    }
+}
+
+async fn run(args: &RunArgs) -> Result<Report> {
+    let base = args.url.trim_end_matches('/').to_string();
+    let scenarios = if args.scenarios.is_empty() {
+        vec![
+            Scenario::PushMonolithic,
+            Scenario::PushChunked,
+            Scenario::Pull,
+            Scenario::ManifestGet,
+            Scenario::ManifestHead,
+            Scenario::TagList,
+            Scenario::Catalog,
+        ]
+    } else {
+        args.scenarios.clone()
+    };
+    let repo = format!("{}-{:08x}", args.repo, rand_u32());
+    let client = reqwest::Client::builder()
+        .http1_only()
+        .pool_max_idle_per_host(args.concurrency.max(4))
+        .build()?;
+    let registry = blobs::Registry::new(client, base.clone(), repo.clone());
+    registry
+        .ping()
+        .await
+        .with_context(|| format!("{base}/v2/ does not answer as a registry"))?;
+
+    let mut report = Report::new(base.clone(), repo.clone(), args.concurrency);
+    let mut to_delete = Vec::new();
+    for &size in &args.sizes {
+        let mut pushed = None;
+        for (scenario, chunk) in [
+            (Scenario::PushMonolithic, None),
+            (Scenario::PushChunked, Some(args.chunk)),
+        ] {
+            if !scenarios.contains(&scenario) {
+                continue;
+            }
+            let mut runs = Vec::new();
+            let mut errors = 0;
+            for _ in 0..args.repeat {
+                let blob = blobs::Blob::new(size, rand_u32());
+                match registry.push(&blob, chunk).await {
+                    Ok(seconds) => {
+                        runs.push(seconds);
+                        to_delete.push(blob.digest.clone());
+                        pushed = Some(blob);
+                    }
+                    Err(err) => {
+                        eprintln!("{scenario:?} {}: {err:#}", units::format_size(size));
+                        errors += 1;
+                    }
+                }
+            }
+            report.blobs.push(BlobResult::new(
+                scenario_name(scenario),
+                size,
+                chunk,
+                runs,
+                errors,
+            ));
+        }
+        if scenarios.contains(&Scenario::Pull) {
+            let blob = match pushed {
+                Some(blob) => blob,
+                None => {
+                    let blob = blobs::Blob::new(size, rand_u32());
+                    registry
+                        .push(&blob, None)
+                        .await
+                        .context("pushing the blob to pull")?;
+                    to_delete.push(blob.digest.clone());
+                    blob
+                }
+            };
+            let mut runs = Vec::new();
+            let mut errors = 0;
+            for _ in 0..args.repeat {
+                match registry.pull(&blob, args.verify).await {
+                    Ok(seconds) => runs.push(seconds),
+                    Err(err) => {
+                        eprintln!("pull {}: {err:#}", units::format_size(size));
+                        errors += 1;
+                    }
+                }
+            }
+            report
+                .blobs
+                .push(BlobResult::new("pull", size, None, runs, errors));
+        }
+        if args.cleanup {
+            for digest in to_delete.drain(..) {
+                // Best effort: registries may disable deletion.
+                let _ = registry.delete_blob(&digest).await;
+            }
+        }
+    }
+
+    let wants_requests = scenarios.iter().any(|s| {
+        matches!(
+            s,
+            Scenario::ManifestGet | Scenario::ManifestHead | Scenario::TagList | Scenario::Catalog
+        )
+    });
+    if wants_requests {
+        let fixture = registry
+            .push_image(args.tags)
+            .await
+            .context("pushing the image the request scenarios read")?;
+        let target = load::Target::parse(&base)?;
+        let duration = Duration::from_secs_f64(args.duration);
+        let warmup = Duration::from_secs_f64(args.warmup);
+        for scenario in scenarios.iter().copied() {
+            let request = match scenario {
+                Scenario::ManifestGet => load::RequestSpec::get(
+                    format!("/v2/{repo}/manifests/{}", fixture.tag),
+                    Some(blobs::OCI_MANIFEST),
+                ),
+                Scenario::ManifestHead => load::RequestSpec::head(
+                    format!("/v2/{repo}/manifests/{}", fixture.tag),
+                    Some(blobs::OCI_MANIFEST),
+                ),
+                Scenario::TagList => load::RequestSpec::get(format!("/v2/{repo}/tags/list"), None),
+                Scenario::Catalog => load::RequestSpec::get("/v2/_catalog".to_string(), None),
+                _ => continue,
+            };
+            let outcome = load::run(&target, &request, args.concurrency, warmup, duration).await?;
+            report.requests.push(LoadResult::new(
+                scenario_name(scenario),
+                args.concurrency,
+                &outcome,
+            ));
+        }
+        if args.cleanup {
+            let _ = registry.delete_image(&fixture).await;
+        }
+    }
+    Ok(report)
+}
+
+fn scenario_name(scenario: Scenario) -> &'static str {
+    match scenario {
+        Scenario::PushMonolithic => "push-monolithic",
+        Scenario::PushChunked => "push-chunked",
+        Scenario::Pull => "pull",
+        Scenario::ManifestGet => "manifest-get",
+        Scenario::ManifestHead => "manifest-head",
+        Scenario::TagList => "tag-list",
+        Scenario::Catalog => "catalog",
+    }
+}
+
+/// Random enough to keep blobs and repositories of different runs apart.
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    hasher.finish() as u32
+}

@@ -1,0 +1,192 @@
+//! CI smoke test of the `bench` binary: a tiny workload against an in-process registry on
+//! loopback, so the tool keeps working. It checks what the tool reports (every scenario
+//! present, counts consistent, nothing failed), never how fast anything was.
+
+use std::process::Command;
+
+use quayside_server::registry::{server::serve, Registry, Settings};
+use quayside_server::storage::{Storage, StorageConfig};
+use serde_json::Value;
+
+const BENCH: &str = env!("CARGO_BIN_EXE_bench");
+
+/// Starts a filesystem-backed registry in a tempdir; returns it with its base URL.
+async fn registry(root: &std::path::Path) -> (quayside_server::registry::RunningRegistry, String) {
+    let storage = Storage::open(&StorageConfig::Filesystem {
+        root: root.to_path_buf(),
+    })
+    .await
+    .expect("open storage");
+    let running = serve(
+        Registry::new(storage, Settings::default()),
+        "127.0.0.1:0".parse().expect("address"),
+    )
+    .expect("serve");
+    let url = format!("http://{}", running.local_addr());
+    (running, url)
+}
+
+/// Runs the bench binary off the async runtime (it blocks until done).
+async fn bench(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || Command::new(BENCH).args(args).output())
+        .await
+        .expect("join")
+        .expect("run bench")
+}
+
+fn args(url: &str, extra: &[&str]) -> Vec<String> {
+    let mut all: Vec<String> = ["run", "--url", url, "--json"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    all.extend(extra.iter().map(|s| s.to_string()));
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_run_reports_every_scenario_without_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (running, url) = registry(dir.path()).await;
+    let output = bench(args(
+        &url,
+        &[
+            "--sizes",
+            "4KiB,1MiB",
+            "--chunk",
+            "256KiB",
+            "--repeat",
+            "2",
+            "--concurrency",
+            "4",
+            "--duration",
+            "0.3",
+            "--warmup",
+            "0.1",
+            "--tags",
+            "3",
+        ],
+    ))
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "bench failed: {stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("bench prints JSON");
+
+    let blobs = report["blobs"].as_array().expect("blobs array");
+    let mut seen = Vec::new();
+    for blob in blobs {
+        let scenario = blob["scenario"].as_str().expect("scenario name");
+        let size = blob["size"].as_u64().expect("size");
+        assert_eq!(blob["errors"], 0, "{scenario} {size}: {stderr}");
+        assert_eq!(blob["runs"].as_array().map(Vec::len), Some(2), "{blob}");
+        assert!(
+            blob["median_mib_per_s"].as_f64().is_some_and(|v| v > 0.0),
+            "{blob}"
+        );
+        if scenario == "push-chunked" {
+            assert_eq!(blob["chunk"], 256 * 1024);
+        }
+        seen.push(format!("{scenario}@{size}"));
+    }
+    for size in [4096, 1 << 20] {
+        for scenario in ["push-monolithic", "push-chunked", "pull"] {
+            assert!(
+                seen.contains(&format!("{scenario}@{size}")),
+                "{scenario} at {size} missing from {seen:?}"
+            );
+        }
+    }
+
+    let requests = report["requests"].as_array().expect("requests array");
+    let names: Vec<&str> = requests
+        .iter()
+        .filter_map(|r| r["scenario"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["manifest-get", "manifest-head", "tag-list", "catalog"]
+    );
+    for r in requests {
+        assert_eq!(r["concurrency"], 4);
+        assert_eq!(r["errors"], 0, "{r}");
+        assert!(r["requests"].as_u64().is_some_and(|n| n > 0), "{r}");
+        let (p50, p99, max) = (
+            r["p50_ms"].as_f64().expect("p50"),
+            r["p99_ms"].as_f64().expect("p99"),
+            r["max_ms"].as_f64().expect("max"),
+        );
+        assert!(p50 > 0.0 && p50 <= p99 && p99 <= max, "{r}");
+    }
+    running.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn table_output_names_each_scenario() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (running, url) = registry(dir.path()).await;
+    let output = bench(vec![
+        "run".into(),
+        "--url".into(),
+        url.clone(),
+        "--scenarios".into(),
+        "push-chunked,manifest-get".into(),
+        "--sizes".into(),
+        "64KiB".into(),
+        "--chunk".into(),
+        "16KiB".into(),
+        "--repeat".into(),
+        "1".into(),
+        "--concurrency".into(),
+        "2".into(),
+        "--duration".into(),
+        "0.2".into(),
+        "--warmup".into(),
+        "0".into(),
+    ])
+    .await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(table.contains(&url), "{table}");
+    assert!(
+        table.contains("push-chunked") && table.contains("16KiB"),
+        "{table}"
+    );
+    assert!(table.contains("manifest-get"), "{table}");
+    assert!(!table.contains("push-monolithic"), "{table}");
+    running.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn unreachable_registry_fails_with_a_message() {
+    // A port that was just free: nothing listens on it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let output = bench(args(
+        &format!("http://127.0.0.1:{port}"),
+        &["--sizes", "4KiB"],
+    ))
+    .await;
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("does not answer as a registry"), "{stderr}");
+}
+
+#[test]
+fn sha256_subcommand_reports_the_bytes_it_hashed() {
+    let output = Command::new(BENCH)
+        .args(["sha256", "--size", "8MiB", "--json"])
+        .output()
+        .expect("run bench");
+    assert!(output.status.success());
+    let result: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(result["bytes"], 8 << 20);
+    assert!(
+        result["mib_per_s"].as_f64().is_some_and(|v| v > 0.0),
+        "{result}"
+    );
+}
