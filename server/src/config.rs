@@ -16,6 +16,19 @@
 //!   manifest_max_bytes: 4194304  # QUAYSIDE_MANIFEST_MAX_BYTES
 //! log:
 //!   level: info                  # QUAYSIDE_LOG_LEVEL, --log-level; RUST_LOG wins
+//! auth:                          # default `none`: anonymous access to everything
+//!   htpasswd:                    # Basic auth; --htpasswd, QUAYSIDE_HTPASSWD
+//!     path: /etc/quayside/htpasswd   # bcrypt entries, as `htpasswd -B` writes them
+//!     realm: Quayside
+//! # or Docker token auth (clients fetch a JWT from `realm`):
+//! #  token:
+//! #    realm: https://auth.example.com/token
+//! #    service: registry.example.com   # the tokens' `aud`
+//! #    issuer: auth.example.com        # the tokens' `iss`
+//! #    rootcertbundle: /etc/quayside/token.pem  # PEM certificates or public keys (ES*/RS*)
+//! tls:                           # HTTPS; --tls-cert/--tls-key, QUAYSIDE_TLS_CERT/_KEY
+//!   certificate: /etc/quayside/tls.crt  # PEM chain, leaf first
+//!   key: /etc/quayside/tls.key          # PEM PKCS#8 private key
 //! ```
 
 use std::net::SocketAddr;
@@ -36,6 +49,69 @@ pub struct Config {
     pub uploads: UploadsSection,
     pub limits: LimitsSection,
     pub log: LogSection,
+    /// Written `auth: none` or `auth: {htpasswd: {…}}` (a one-key map, not a YAML tag).
+    #[serde(with = "serde_yaml::with::singleton_map")]
+    pub auth: AuthConfig,
+    /// HTTPS when present, plain HTTP otherwise.
+    pub tls: Option<TlsSection>,
+}
+
+/// Who may do what. Each scheme answers missing or bad credentials with 401 and a
+/// `WWW-Authenticate` challenge (see `registry::auth`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum AuthConfig {
+    /// Anonymous access to everything.
+    #[default]
+    None,
+    /// Basic auth against an htpasswd file; every known user may do everything.
+    Htpasswd(HtpasswdConfig),
+    /// Docker token auth: bearer JWTs from an external token service.
+    Token(TokenConfig),
+}
+
+/// Basic auth settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HtpasswdConfig {
+    /// `user:$2y$…` lines (bcrypt only, as `htpasswd -B` writes them); read once at start.
+    pub path: PathBuf,
+    /// Shown in the `Basic realm="…"` challenge.
+    #[serde(default = "default_realm")]
+    pub realm: String,
+}
+
+/// Token auth settings, named as in Docker's distribution so configs carry over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// The token service URL clients are sent to.
+    pub realm: String,
+    /// This registry's name at the token service; tokens must carry it as `aud`.
+    pub service: String,
+    /// Tokens must carry this `iss`.
+    pub issuer: String,
+    /// PEM file of certificates and/or public keys whose keys may sign tokens.
+    pub rootcertbundle: PathBuf,
+}
+
+/// Certificate and key for HTTPS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM certificate chain, the server's certificate first.
+    pub certificate: PathBuf,
+    /// PEM PKCS#8 private key of that certificate.
+    pub key: PathBuf,
+}
+
+impl HtpasswdConfig {
+    /// The realm when none is configured.
+    pub const DEFAULT_REALM: &'static str = "Quayside";
+}
+
+fn default_realm() -> String {
+    HtpasswdConfig::DEFAULT_REALM.to_owned()
 }
 
 /// Where and how content is stored.
@@ -102,6 +178,8 @@ impl Default for Config {
             uploads: UploadsSection::default(),
             limits: LimitsSection::default(),
             log: LogSection::default(),
+            auth: AuthConfig::None,
+            tls: None,
         }
     }
 }
@@ -267,6 +345,56 @@ mod tests {
         assert_eq!(config.storage.root, PathBuf::from("/var/lib/quayside"));
         assert_eq!(config.listen.port(), 5000);
         assert!(config.validate().is_ok());
+        assert_eq!(
+            config.auth,
+            AuthConfig::Htpasswd(HtpasswdConfig {
+                path: PathBuf::from("/etc/quayside/htpasswd"),
+                realm: "Quayside".to_owned(),
+            })
+        );
+        let tls = config.tls.expect("tls section");
+        assert_eq!(tls.certificate, PathBuf::from("/etc/quayside/tls.crt"));
+        assert_eq!(tls.key, PathBuf::from("/etc/quayside/tls.key"));
+
+        // The commented-out token alternative parses too, once uncommented.
+        let token_doc: String = doc
+            .lines()
+            .skip_while(|line| !line.starts_with("auth:"))
+            .take_while(|line| !line.starts_with("tls:"))
+            .filter(|line| !line.starts_with("  htpasswd") && !line.starts_with("    "))
+            .map(|line| {
+                let uncommented = line.strip_prefix('#').filter(|rest| rest.starts_with("  "));
+                format!("{}\n", uncommented.unwrap_or(line))
+            })
+            .collect();
+        let token = Config::from_yaml(&token_doc).unwrap();
+        assert_eq!(
+            token.auth,
+            AuthConfig::Token(TokenConfig {
+                realm: "https://auth.example.com/token".to_owned(),
+                service: "registry.example.com".to_owned(),
+                issuer: "auth.example.com".to_owned(),
+                rootcertbundle: PathBuf::from("/etc/quayside/token.pem"),
+            })
+        );
+    }
+
+    #[test]
+    fn auth_defaults_to_none_and_realm_to_quayside() {
+        assert_eq!(Config::default().auth, AuthConfig::None);
+        assert_eq!(
+            Config::from_yaml("auth: none").unwrap().auth,
+            AuthConfig::None
+        );
+        let config = Config::from_yaml("auth:\n  htpasswd:\n    path: users\n").unwrap();
+        assert_eq!(
+            config.auth,
+            AuthConfig::Htpasswd(HtpasswdConfig {
+                path: PathBuf::from("users"),
+                realm: "Quayside".to_owned(),
+            })
+        );
+        assert!(Config::from_yaml("auth:\n  htpasswd:\n    path: u\n    colour: red\n").is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use quayside_server::config::{Backend, Config};
+use quayside_server::config::{AuthConfig, Backend, Config, HtpasswdConfig, TlsSection};
 use quayside_server::registry::{self, logging};
 
 #[derive(Parser)]
@@ -66,6 +66,28 @@ struct ServeArgs {
     /// Log filter, e.g. info, debug, quayside_server=debug; RUST_LOG overrides it [default: info].
     #[arg(long, env = "QUAYSIDE_LOG_LEVEL", value_name = "FILTER")]
     log_level: Option<String>,
+
+    /// Require Basic auth against this htpasswd file (bcrypt entries, `htpasswd -B`).
+    #[arg(long, env = "QUAYSIDE_HTPASSWD", value_name = "FILE")]
+    htpasswd: Option<PathBuf>,
+
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(
+        long,
+        env = "QUAYSIDE_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+
+    /// The PEM PKCS#8 private key of --tls-cert.
+    #[arg(
+        long,
+        env = "QUAYSIDE_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -95,6 +117,22 @@ impl ServeArgs {
         }
         if let Some(level) = &self.log_level {
             config.log.level = level.clone();
+        }
+        if let Some(path) = &self.htpasswd {
+            let realm = match &config.auth {
+                AuthConfig::Htpasswd(htpasswd) => htpasswd.realm.clone(),
+                _ => HtpasswdConfig::DEFAULT_REALM.to_owned(),
+            };
+            config.auth = AuthConfig::Htpasswd(HtpasswdConfig {
+                path: path.clone(),
+                realm,
+            });
+        }
+        if let (Some(certificate), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            config.tls = Some(TlsSection {
+                certificate: certificate.clone(),
+                key: key.clone(),
+            });
         }
         config.validate().map_err(|err| err.to_string())?;
         Ok(config)
@@ -138,7 +176,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let addr = running.local_addr();
     {
         let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "listening on http://{addr}").map_err(|err| err.to_string())?;
+        writeln!(stdout, "listening on {}", running.url()).map_err(|err| err.to_string())?;
         stdout.flush().map_err(|err| err.to_string())?;
     }
     tracing::info!(%addr, root = %config.storage.root.display(), backend = ?config.storage.backend, "registry started");

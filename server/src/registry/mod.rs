@@ -2,6 +2,7 @@
 //! concern. Handlers only translate between HTTP shapes and storage calls; every HTTP status
 //! for a domain error is chosen in [`errors`].
 
+pub mod auth;
 mod blobs;
 mod catalog;
 pub mod errors;
@@ -10,6 +11,7 @@ mod manifests;
 mod referrers;
 pub mod server;
 mod tags;
+mod tls;
 mod uploads;
 
 use std::sync::Arc;
@@ -20,6 +22,7 @@ use quayside_spec::grammar::{Algorithm, Digest, RepoName};
 
 use crate::config::{Config, MIN_MANIFEST_LIMIT};
 use crate::generated::operations::*;
+use crate::generated::routes::Route;
 use crate::generated::runtime::{ApiError, ErrorCode, RequestMeta, ResponseBody};
 use crate::generated::RegistryApi;
 use crate::storage::Storage;
@@ -63,12 +66,14 @@ pub struct Registry {
     storage: Storage,
     settings: Arc<Settings>,
     manifests: Arc<manifests::ManifestCache>,
+    auth: Arc<auth::Auth>,
 }
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registry")
             .field("settings", &self.settings)
+            .field("auth", &self.auth)
             .finish_non_exhaustive()
     }
 }
@@ -79,7 +84,14 @@ impl Registry {
             storage,
             settings: Arc::new(settings),
             manifests: Arc::new(manifests::ManifestCache::default()),
+            auth: Arc::new(auth::Auth::None),
         }
+    }
+
+    /// The same registry, requiring `auth` on every request.
+    pub fn with_auth(mut self, auth: auth::Auth) -> Registry {
+        self.auth = Arc::new(auth);
+        self
     }
 
     pub fn storage(&self) -> &Storage {
@@ -131,6 +143,10 @@ fn manifest_location(name: &RepoName, digest: &Digest) -> String {
 }
 
 impl RegistryApi for Registry {
+    async fn authorize(&self, meta: &RequestMeta, route: &Route) -> Result<(), ApiError> {
+        self.auth.authorize(meta, route).await
+    }
+
     fn max_buffered_body(&self, _operation: Operation) -> usize {
         self.settings.manifest_max_bytes
     }

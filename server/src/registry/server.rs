@@ -1,13 +1,13 @@
-//! Running the registry: opening storage, serving the generated API with dropshot, and the
-//! background sweep that expires idle upload sessions.
+//! Running the registry: opening storage, serving the generated API with dropshot (over
+//! HTTPS when configured), and the background sweep that expires idle upload sessions.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use dropshot::{CompressionConfig, ConfigDropshot, HandlerTaskMode, HttpServer, ServerBuilder};
 
-use super::{logging, Registry, Settings};
-use crate::config::Config;
+use super::{auth::Auth, logging, Registry, Settings};
+use crate::config::{Config, TlsSection};
 use crate::generated::api_description;
 use crate::storage::Storage;
 
@@ -16,6 +16,10 @@ use crate::storage::Storage;
 pub enum StartError {
     #[error("opening storage: {0}")]
     Storage(#[from] crate::error::Error),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("authentication: {0}")]
+    Auth(String),
     #[error("registering the API: {0}")]
     Api(String),
     #[error("listening on {addr}: {reason}")]
@@ -26,12 +30,19 @@ pub enum StartError {
 pub struct RunningRegistry {
     server: HttpServer<Arc<Registry>>,
     sweeper: tokio::task::JoinHandle<()>,
+    tls: bool,
 }
 
 impl RunningRegistry {
     /// The bound address (the real port when configured with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.server.local_addr()
+    }
+
+    /// `http://<addr>` or `https://<addr>`: the base URL clients use.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.local_addr())
     }
 
     pub fn registry(&self) -> &Registry {
@@ -45,15 +56,27 @@ impl RunningRegistry {
     }
 }
 
-/// Opens the configured storage and serves it on `config.listen`.
+/// Opens the configured storage and serves it on `config.listen`, with the configured
+/// authentication and TLS.
 pub async fn start(config: &Config) -> Result<RunningRegistry, StartError> {
+    // Read the auth files first: a typo there should not leave a storage root behind.
+    let auth = Auth::from_config(&config.auth).map_err(StartError::Auth)?;
     let storage = Storage::open(&config.storage_config()).await?;
-    let registry = Registry::new(storage, Settings::from_config(config));
-    serve(registry, config.listen)
+    let registry = Registry::new(storage, Settings::from_config(config)).with_auth(auth);
+    serve_with(registry, config.listen, config.tls.as_ref())
 }
 
-/// Serves an already built registry (tests use it with any storage).
+/// Serves an already built registry over plain HTTP (tests use it with any storage).
 pub fn serve(registry: Registry, listen: SocketAddr) -> Result<RunningRegistry, StartError> {
+    serve_with(registry, listen, None)
+}
+
+/// Serves an already built registry, over HTTPS when `tls` is given.
+pub fn serve_with(
+    registry: Registry,
+    listen: SocketAddr,
+    tls: Option<&TlsSection>,
+) -> Result<RunningRegistry, StartError> {
     let api = api_description::<Registry>().map_err(|err| StartError::Api(err.to_string()))?;
     let dropshot_config = ConfigDropshot {
         bind_address: listen,
@@ -65,12 +88,17 @@ pub fn serve(registry: Registry, listen: SocketAddr) -> Result<RunningRegistry, 
         // Manifests must be served byte for byte.
         compression: CompressionConfig::None,
     };
+    let tls_config = tls
+        .map(super::tls::load)
+        .transpose()
+        .map_err(StartError::Tls)?;
     let sweeper = registry.storage.spawn_upload_expiry(
         registry.settings.upload_expiry,
         registry.settings.sweep_interval,
     );
     let server = ServerBuilder::new(api, Arc::new(registry), logging::dropshot_logger())
         .config(dropshot_config)
+        .tls(tls_config)
         .start()
         .map_err(|err| {
             sweeper.abort();
@@ -79,5 +107,9 @@ pub fn serve(registry: Registry, listen: SocketAddr) -> Result<RunningRegistry, 
                 reason: err.to_string(),
             }
         })?;
-    Ok(RunningRegistry { server, sweeper })
+    Ok(RunningRegistry {
+        server,
+        sweeper,
+        tls: tls.is_some(),
+    })
 }
