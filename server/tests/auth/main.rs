@@ -546,6 +546,16 @@ async fn expired_foreign_or_misaddressed_tokens_are_401() {
             "signature",
         ),
         ("not a JWT", "not-a-token".to_owned(), "not a JWT"),
+        (
+            "HMAC keyed with the public key",
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims(access.clone()),
+                &EncodingKey::from_secret(issuer.certificate_pem().as_bytes()),
+            )
+            .unwrap(),
+            "not accepted",
+        ),
     ];
     for (case, token, reason) in cases {
         let response = running
@@ -742,4 +752,44 @@ async fn htpasswd_and_tls_flags_serve_basic_auth_over_https() {
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(challenge(&anonymous), r#"Basic realm="Quayside""#);
     assert_eq!(with_login.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn rs256_tokens_verify_against_an_rsa_public_key() {
+    let rsa = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).expect("RSA key");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bundle = dir.path().join("token.pem");
+    std::fs::write(&bundle, rsa.public_key_pem()).expect("bundle");
+    let running = Running::start(
+        dir,
+        AuthConfig::Token(TokenConfig {
+            realm: REALM.to_owned(),
+            service: SERVICE.to_owned(),
+            issuer: ISSUER.to_owned(),
+            rootcertbundle: bundle,
+        }),
+        None,
+    )
+    .await;
+    let key = EncodingKey::from_rsa_pem(rsa.serialize_pem().as_bytes()).expect("RSA key");
+    let sign = |alg| {
+        jsonwebtoken::encode(&Header::new(alg), &claims(json!([])), &key).expect("signed JWT")
+    };
+    let get = |token: String| {
+        running
+            .client
+            .get(running.url("/v2/"))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(
+        get(sign(Algorithm::RS256)).await.unwrap().status(),
+        StatusCode::OK
+    );
+    // An EC-signed token cannot pass against an RSA-only bundle.
+    let stranger = Issuer::new().sign(&claims(json!([])));
+    assert_eq!(
+        get(stranger).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
