@@ -211,7 +211,7 @@ async fn run(cli: Cli) -> Result<()> {
             let opts = CopyOptions {
                 referrers: a.referrers,
                 concurrency: a.concurrency,
-                progress: std::io::stderr()
+                progress: std::io::stdout()
                     .is_terminal()
                     .then(indicatif::MultiProgress::new)
                     .filter(|_| !json_out),

@@ -416,3 +416,205 @@ async fn basic_auth_needs_credentials_and_login_stores_them() {
     assert_ok(&out);
     assert_eq!(stdout(&out), "v1\n");
 }
+
+/// A token issuer for Distribution's token auth: grants whatever scope is asked to
+/// `alice:s3cret` (Basic on the token request), signing ES256 JWTs whose `x5c` header
+/// carries the self-signed certificate Distribution trusts via `rootcertbundle`.
+struct TokenIssuer {
+    realm: String,
+    cert_path: PathBuf,
+    issued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+async fn token_issuer(dir: &Path) -> TokenIssuer {
+    use base64::Engine;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["token-issuer".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let cert_path = dir.join("token.crt");
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    let x5c = base64::engine::general_purpose::STANDARD.encode(cert.der());
+    let signing = jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap();
+    let expected_auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("alice:s3cret")
+    );
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let realm = format!("http://{}/token", listener.local_addr().unwrap());
+    let issued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = issued.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                match sock.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&buf).into_owned();
+            let target = head
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or_default()
+                .to_owned();
+            let url = reqwest::Url::parse(&format!("http://x{target}")).unwrap();
+            let authorized = head.lines().any(|l| {
+                l.to_ascii_lowercase().starts_with("authorization:") && l.ends_with(&expected_auth)
+            });
+            let (status, body) = if authorized {
+                let access: Vec<_> = url
+                    .query_pairs()
+                    .filter(|(k, _)| k == "scope")
+                    .flat_map(|(_, v)| v.split(' ').map(str::to_owned).collect::<Vec<_>>())
+                    .filter_map(|s| {
+                        let mut parts = s.rsplitn(2, ':');
+                        let actions = parts.next()?.to_owned();
+                        let (kind, name) = parts.next()?.split_once(':')?;
+                        Some(json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
+                    })
+                    .collect();
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
+                let claims = json!({"iss": "test-issuer", "sub": "alice", "aud": "test-registry",
+                    "exp": now + 300, "nbf": now - 10, "iat": now, "jti": format!("t{now}"),
+                    "access": access});
+                let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+                header.x5c = Some(vec![x5c.clone()]);
+                let token = jsonwebtoken::encode(&header, &claims, &signing).unwrap();
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                ("200 OK", json!({"token": token}).to_string())
+            } else {
+                ("401 Unauthorized", "{}".to_owned())
+            };
+            let resp = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(resp.as_bytes()).await;
+            let _ = sock.shutdown().await;
+        }
+    });
+    TokenIssuer {
+        realm,
+        cert_path,
+        issued,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_token_auth_fetches_a_token_for_the_scope_and_caches_it() {
+    let certs = tempfile::tempdir().unwrap();
+    let issuer = token_issuer(certs.path()).await;
+    let auth = format!(
+        "auth:\n  token:\n    realm: {}\n    service: test-registry\n    issuer: test-issuer\n    rootcertbundle: {}\n",
+        issuer.realm,
+        issuer.cert_path.display()
+    );
+    let Some(reg) = distribution(&auth).await else {
+        return;
+    };
+    let h = &reg.host;
+    let creds = quayside_client::sdk::auth::Credentials {
+        username: "alice".into(),
+        password: "s3cret".into(),
+    };
+
+    // Without credentials the token server refuses, and so does the registry.
+    let anonymous = Registry::new(h, true, None).unwrap();
+    let err = anonymous.tags("tok/img").await.unwrap_err();
+    assert!(err.to_string().contains("not authorized"), "{err}");
+
+    let registry = Registry::new(h, true, Some(creds)).unwrap();
+    let blob = Bytes::from_static(b"bearer layer");
+    let digest = Digest::of(&blob);
+    let before = issuer.issued.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(registry
+        .push_blob(
+            "tok/img",
+            &digest,
+            blob.len() as u64,
+            BlobSource::Bytes(blob.clone()),
+            None,
+            None
+        )
+        .await
+        .unwrap());
+    let after_push = issuer.issued.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(after_push > before, "a token was fetched");
+    assert_eq!(
+        registry
+            .get_blob("tok/img", &digest, Some(blob.len() as u64))
+            .await
+            .unwrap(),
+        blob
+    );
+    // Later requests for the same scopes reuse the cached tokens.
+    let cached = issuer.issued.load(std::sync::atomic::Ordering::SeqCst);
+    let resent = registry
+        .push_blob(
+            "tok/img",
+            &digest,
+            blob.len() as u64,
+            BlobSource::Bytes(blob),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(!resent, "the blob exists: skipped");
+    assert_eq!(
+        registry.blob_size("tok/img", &digest).await.unwrap(),
+        Some(12)
+    );
+    assert_eq!(
+        issuer.issued.load(std::sync::atomic::Ordering::SeqCst),
+        cached
+    );
+
+    // The CLI with flags: push an image and list its tag.
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    image_layout(&src, "v1", &[b"bearer image layer"]);
+    let flags = [
+        "--plain-http",
+        "--username",
+        "alice",
+        "--password",
+        "s3cret",
+    ];
+    let mut args = vec![
+        "copy".to_owned(),
+        format!("oci:{}:v1", src.display()),
+        format!("{h}/tok/app:v1"),
+    ];
+    args.extend(flags.iter().map(|s| s.to_string()));
+    assert_ok(
+        &dist(
+            home.path(),
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .await,
+    );
+    let mut args = vec!["tags".to_owned(), format!("{h}/tok/app")];
+    args.extend(flags.iter().map(|s| s.to_string()));
+    let out = dist(
+        home.path(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "v1\n");
+}
