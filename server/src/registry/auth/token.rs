@@ -135,3 +135,29 @@ impl TokenVerifier {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundles_without_a_usable_key_are_refused() {
+        let empty = TokenVerifier::new("iss", "svc", b"").err().unwrap();
+        assert!(empty.contains("no certificates"), "{empty}");
+        let junk = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
+        let err = TokenVerifier::new("iss", "svc", junk.as_bytes()).err().unwrap();
+        assert!(err.contains("PEM block 1 (PUBLIC KEY)"), "{err}");
+    }
+
+    #[test]
+    fn star_grants_every_action_on_its_resource_only() {
+        let grant = AccessClaim {
+            kind: "repository".to_owned(),
+            name: "team/app".to_owned(),
+            actions: vec!["*".to_owned()],
+        };
+        assert!(grant.allows("repository", "team/app", "delete"));
+        assert!(!grant.allows("repository", "team/other", "pull"));
+        assert!(!grant.allows("registry", "team/app", "pull"));
+    }
+}
