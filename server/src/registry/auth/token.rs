@@ -145,7 +145,9 @@ mod tests {
         let empty = TokenVerifier::new("iss", "svc", b"").err().unwrap();
         assert!(empty.contains("no certificates"), "{empty}");
         let junk = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
-        let err = TokenVerifier::new("iss", "svc", junk.as_bytes()).err().unwrap();
+        let err = TokenVerifier::new("iss", "svc", junk.as_bytes())
+            .err()
+            .unwrap();
         assert!(err.contains("PEM block 1 (PUBLIC KEY)"), "{err}");
     }
 
