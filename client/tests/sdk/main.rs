@@ -3,6 +3,7 @@
 
 mod corrupt;
 mod distribution;
+mod flaky;
 mod ours;
 
 use std::path::{Path, PathBuf};
