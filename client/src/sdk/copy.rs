@@ -280,21 +280,29 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Copies the manifests whose `subject` is `subject` (from a registry source), keeping
-    /// the tag-schema fallback index up to date on registries without a referrers API.
+    /// Copies the manifests whose `subject` is `subject`, keeping them reachable: listed in
+    /// a layout's `index.json`, or in the tag-schema fallback index on registries without a
+    /// referrers API.
     fn copy_referrers<'b>(&'b self, subject: &'b Digest) -> BoxFut<'b, Result<(), Error>> {
         Box::pin(async move {
-            let Src::Registry(sreg, srepo) = self.src else {
-                return Ok(());
+            let referrers = match self.src {
+                Src::Registry(sreg, srepo) => sreg.referrers(srepo, subject).await?["manifests"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
+                Src::Layout(layout) => layout.referrers(subject)?,
             };
-            let index = sreg.referrers(srepo, subject).await?;
-            for desc in index["manifests"].as_array().cloned().unwrap_or_default() {
+            for desc in referrers {
                 let m = self.fetch_manifest(&desc).await?;
                 self.copy_children(&m).await?;
                 let processed = self.put_manifest(&m, None).await?;
-                if let (false, Dst::Registry(dreg, drepo)) = (processed, self.dst) {
-                    dreg.add_fallback_referrer(drepo, subject, desc.clone())
-                        .await?;
+                match self.dst {
+                    Dst::Registry(dreg, drepo) if !processed => {
+                        dreg.add_fallback_referrer(drepo, subject, desc.clone())
+                            .await?;
+                    }
+                    Dst::Layout(w) => w.lock().map_err(|_| Error::Poisoned)?.add_ref(&m, None),
+                    Dst::Registry(..) => {}
                 }
                 self.copy_referrers(&m.digest).await?;
             }

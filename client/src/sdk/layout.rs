@@ -61,6 +61,37 @@ impl Layout {
         blob_path(&self.root, digest)
     }
 
+    /// Descriptors (with `artifactType`) of the manifests listed in `index.json` whose
+    /// `subject` is `subject`: a layout has no referrers API, so its index is searched.
+    pub fn referrers(&self, subject: &Digest) -> Result<Vec<Value>, Error> {
+        let mut out = Vec::new();
+        for desc in self.index()?["manifests"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            let Ok(m) = self.manifest(&desc) else {
+                continue;
+            };
+            let Ok(json) = serde_json::from_slice::<Value>(&m.bytes) else {
+                continue;
+            };
+            if json["subject"]["digest"].as_str() == Some(subject.as_str()) {
+                let artifact_type = json
+                    .get("artifactType")
+                    .or_else(|| json["config"].get("mediaType"))
+                    .cloned();
+                let mut d = json!({"mediaType": m.media_type, "digest": m.digest.to_string(),
+                    "size": m.bytes.len()});
+                if let Some(t) = artifact_type {
+                    d["artifactType"] = t;
+                }
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
     /// A blob's bytes, verified against its digest.
     pub fn read_blob(&self, digest: &Digest) -> Result<Bytes, Error> {
         let bytes = std::fs::read(self.blob_path(digest)).map_err(|e| {

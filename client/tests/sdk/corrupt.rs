@@ -10,6 +10,15 @@ use crate::*;
 /// Answers every request on its own connection: `/v2/` 200, the manifest for any manifest
 /// path, and `corrupt` bytes (same length as the real blob) for any blob path.
 async fn corrupt_registry(manifest: Vec<u8>, corrupt: Vec<u8>) -> String {
+    corrupt_registry_claiming(manifest, corrupt, None).await
+}
+
+/// Like [`corrupt_registry`], also sending `Docker-Content-Digest: claimed` on manifests.
+async fn corrupt_registry_claiming(
+    manifest: Vec<u8>,
+    corrupt: Vec<u8>,
+    claimed: Option<String>,
+) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let host = listener.local_addr().unwrap().to_string();
     tokio::spawn(async move {
@@ -19,6 +28,7 @@ async fn corrupt_registry(manifest: Vec<u8>, corrupt: Vec<u8>) -> String {
             };
             let manifest = manifest.clone();
             let corrupt = corrupt.clone();
+            let claimed = claimed.clone();
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 4096];
@@ -42,8 +52,12 @@ async fn corrupt_registry(manifest: Vec<u8>, corrupt: Vec<u8>) -> String {
                 } else {
                     body
                 };
+                let extra = match (&claimed, line.contains("/manifests/")) {
+                    (Some(d), true) => format!("Docker-Content-Digest: {d}\r\n"),
+                    _ => String::new(),
+                };
                 let resp = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
                     body.len()
                 );
                 let _ = sock.write_all(resp.as_bytes()).await;
@@ -93,4 +107,43 @@ async fn corrupt_blob_fails_the_pull_and_leaves_no_partial_layout() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert!(left.is_empty(), "nothing may be left behind: {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manifest_whose_bytes_do_not_match_its_digest_is_refused() {
+    let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#.to_vec();
+    let other = Digest::of(b"some other manifest");
+    let host =
+        corrupt_registry_claiming(manifest.clone(), Vec::new(), Some(other.to_string())).await;
+    let home = tempfile::tempdir().unwrap();
+    // By tag: checked against Docker-Content-Digest.
+    let out = dist(
+        home.path(),
+        &[
+            "manifest",
+            "get",
+            &format!("{host}/bad/image:v1"),
+            "--plain-http",
+        ],
+    )
+    .await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("corrupt data") && err.contains(other.as_str()),
+        "{err}"
+    );
+    // By digest: checked against the digest asked for.
+    let out = dist(
+        home.path(),
+        &[
+            "manifest",
+            "get",
+            &format!("{host}/bad/image@{other}"),
+            "--plain-http",
+        ],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "nothing unverified is printed");
 }

@@ -208,6 +208,24 @@ async fn handle(mut sock: TcpStream, state: Arc<Mutex<State>>) {
             }
             None => respond(&mut sock, "200 OK", &[], &data).await,
         }
+    } else if path == "/v2/r/tags/list" || path == "/v2/_catalog" {
+        // Two pages: the first links to the second with a relative URL.
+        let key = if path == "/v2/_catalog" {
+            "repositories"
+        } else {
+            "tags"
+        };
+        let (items, link) = if req.target.contains("last=") {
+            (vec!["c"], None)
+        } else {
+            (
+                vec!["a", "b"],
+                Some(format!("<{path}?n=2&last=b>; rel=\"next\"")),
+            )
+        };
+        let body = serde_json::json!({ key: items }).to_string();
+        let headers: Vec<(&str, String)> = link.into_iter().map(|l| ("Link", l)).collect();
+        respond(&mut sock, "200 OK", &headers, body.as_bytes()).await;
     } else {
         respond(&mut sock, "200 OK", &[], b"{}").await;
     }
@@ -283,4 +301,21 @@ async fn pull_resumes_with_range_after_the_connection_drops_mid_body() {
         "{:?}",
         st.ranges
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_and_catalog_follow_link_pagination_to_the_end() {
+    let (host, _state) = flaky_registry().await;
+    let home = tempfile::tempdir().unwrap();
+    let out = crate::dist(home.path(), &["tags", &format!("{host}/r"), "--plain-http"]).await;
+    crate::assert_ok(&out);
+    assert_eq!(crate::stdout(&out), "a\nb\nc\n");
+    let out = crate::dist(
+        home.path(),
+        &["catalog", &host, "--plain-http", "--output", "json"],
+    )
+    .await;
+    crate::assert_ok(&out);
+    let json: serde_json::Value = serde_json::from_str(&crate::stdout(&out)).unwrap();
+    assert_eq!(json, serde_json::json!({"repositories": ["a", "b", "c"]}));
 }

@@ -375,3 +375,95 @@ async fn manifest_and_blob_commands_round_trip_and_validate_rejects_bad_files() 
     );
     reg.server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_manifest_keeps_its_media_type_and_bytes_across_a_copy() {
+    let reg = ours().await;
+    let registry = Registry::new(&reg.host, true, None).unwrap();
+    let config = Bytes::from_static(
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#,
+    );
+    let layer = Bytes::from_static(b"docker layer bytes");
+    let (cd, ld) = (Digest::of(&config), Digest::of(&layer));
+    registry
+        .push_blob(
+            "dock/src",
+            &cd,
+            config.len() as u64,
+            BlobSource::Bytes(config.clone()),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    registry
+        .push_blob(
+            "dock/src",
+            &ld,
+            layer.len() as u64,
+            BlobSource::Bytes(layer.clone()),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    const DOCKER: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    // Indented on purpose: the copy must keep these exact bytes.
+    let text = serde_json::to_string_pretty(&json!({"schemaVersion": 2, "mediaType": DOCKER,
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": cd.to_string(), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": ld.to_string(), "size": layer.len()}]})).unwrap();
+    let m = Manifest::from_bytes(Bytes::from(text), Some(DOCKER));
+    registry.put_manifest("dock/src", "v1", &m).await.unwrap();
+
+    let home = tempfile::tempdir().unwrap();
+    let h = &reg.host;
+    assert_ok(
+        &dist(
+            home.path(),
+            &[
+                "copy",
+                &format!("{h}/dock/src:v1"),
+                &format!("{h}/dock/dst:v1"),
+                "--plain-http",
+            ],
+        )
+        .await,
+    );
+    let got = registry.get_manifest("dock/dst", "v1").await.unwrap();
+    assert_eq!(got.media_type, DOCKER);
+    assert_eq!(got.bytes, m.bytes);
+    assert_eq!(got.digest, m.digest);
+    reg.server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_has_help_and_bad_references_are_explained() {
+    let home = tempfile::tempdir().unwrap();
+    for cmd in [
+        &["--help"][..],
+        &["copy", "--help"],
+        &["push", "--help"],
+        &["pull", "--help"],
+        &["tags", "--help"],
+        &["catalog", "--help"],
+        &["manifest", "get", "--help"],
+        &["manifest", "put", "--help"],
+        &["manifest", "delete", "--help"],
+        &["blob", "get", "--help"],
+        &["blob", "put", "--help"],
+        &["blob", "delete", "--help"],
+        &["inspect", "--help"],
+        &["validate", "--help"],
+        &["login", "--help"],
+    ] {
+        let out = dist(home.path(), cmd).await;
+        assert_ok(&out);
+        assert!(stdout(&out).contains("Usage: dist"), "{cmd:?}");
+    }
+    let out = dist(home.path(), &["tags", "alpine"]).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no registry host"));
+    let out = dist(home.path(), &["push", "h:1/a:v1", "oci:x"]).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("source must be oci:"));
+}
