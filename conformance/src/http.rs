@@ -204,7 +204,17 @@ impl Response {
 /// The start of `body` as lossy text, with an ellipsis note when cut.
 pub fn preview(body: &[u8], max: usize) -> String {
     let cut = body.len().min(max);
-    let text = String::from_utf8_lossy(&body[..cut]).into_owned();
+    // control characters would corrupt terminals and make XML reports ill-formed
+    let text: String = String::from_utf8_lossy(&body[..cut])
+        .chars()
+        .map(|c| {
+            if c.is_control() && !matches!(c, '\n' | '\t') {
+                '\u{b7}'
+            } else {
+                c
+            }
+        })
+        .collect();
     if body.len() > max {
         format!("{text}… ({} more bytes)", body.len() - max)
     } else {
@@ -340,6 +350,151 @@ impl Http {
         }
         outcome
     }
+}
+
+impl Http {
+    /// Sends `req` over a raw HTTP/1.1 connection while reading the response concurrently,
+    /// so a registry that answers early (a 413 before the body is read) and closes is heard
+    /// rather than seen as a broken pipe. Plain `http://` only; other schemes use [`Http::send`].
+    pub async fn send_reading_early(
+        &self,
+        req: Request,
+        transcript: &Arc<Mutex<Vec<Exchange>>>,
+    ) -> Result<Response, Outcome> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let url = self.url(&req.path);
+        let Some(rest) = url.strip_prefix("http://") else {
+            return self.send(req, transcript).await;
+        };
+        let (host, path) = match rest.split_once('/') {
+            Some((host, path)) => (host.to_owned(), format!("/{path}")),
+            None => (rest.to_owned(), "/".to_owned()),
+        };
+        let body = req.body.clone().unwrap_or_default();
+        let mut head = format!(
+            "{} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n",
+            req.method,
+            body.len()
+        );
+        let mut request_headers = req.headers.clone();
+        match &self.auth {
+            Auth::None => {}
+            Auth::Basic { username, password } => {
+                let token = base64_encode(format!("{username}:{password}").as_bytes());
+                head.push_str(&format!("Authorization: Basic {token}\r\n"));
+                request_headers.push(("authorization".into(), "<redacted>".into()));
+            }
+            Auth::Bearer(token) => {
+                head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+                request_headers.push(("authorization".into(), "<redacted>".into()));
+            }
+        }
+        for (name, value) in &req.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut exchange = Exchange {
+            operation: req.operation.map(str::to_owned),
+            method: req.method.to_string(),
+            url: url.clone(),
+            request_headers,
+            request_body_len: body.len(),
+            request_body: preview(&body, BODY_PREVIEW_BYTES),
+            status: None,
+            response_headers: Vec::new(),
+            response_body_len: 0,
+            response_body: String::new(),
+            error: None,
+            violations: Vec::new(),
+        };
+        let raw = async {
+            let stream = tokio::net::TcpStream::connect(&host).await?;
+            let (mut rd, mut wr) = stream.into_split();
+            let writer = tokio::spawn(async move {
+                // a server answering early may close mid-body: that is what we test for
+                let _ = wr.write_all(head.as_bytes()).await;
+                let _ = wr.write_all(&body).await;
+                let _ = wr.flush().await;
+                wr
+            });
+            let mut buf = Vec::new();
+            let mut chunk = vec![0u8; 16 * 1024];
+            loop {
+                match tokio::time::timeout(Duration::from_secs(60), rd.read(&mut chunk)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+                    Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            writer.abort();
+            Ok::<_, std::io::Error>(buf)
+        }
+        .await;
+        let outcome = match raw
+            .map_err(|e| e.to_string())
+            .and_then(|b| parse_raw(&b, &url))
+        {
+            Ok(resp) => {
+                exchange.status = Some(resp.status);
+                exchange.response_headers = header_pairs(&resp.headers, false);
+                exchange.response_body_len = resp.body.len();
+                exchange.response_body = preview(&resp.body, BODY_PREVIEW_BYTES);
+                if let Some(op) = req.operation {
+                    exchange.violations =
+                        crate::specval::validate_response(op, req.method.as_str(), &resp);
+                }
+                Ok(resp)
+            }
+            Err(e) => {
+                exchange.error = Some(e.clone());
+                Err(fail(format!("transport error: {} {url}: {e}", req.method)))
+            }
+        };
+        if let Ok(mut t) = transcript.lock() {
+            t.push(exchange);
+        }
+        outcome
+    }
+}
+
+/// Parses an HTTP/1.1 response read to connection close (Content-Length bodies only).
+fn parse_raw(bytes: &[u8], url: &str) -> Result<Response, String> {
+    let split = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| format!("no complete response head in {} bytes", bytes.len()))?;
+    let head = String::from_utf8_lossy(&bytes[..split]);
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        if let Some((name, value)) = line.split_once(':') {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name.trim().as_bytes()),
+                HeaderValue::from_str(value.trim()),
+            ) {
+                headers.append(n, v);
+            }
+        }
+    }
+    let mut body = &bytes[split + 4..];
+    if let Some(len) = headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        body = &body[..len.min(body.len())];
+    }
+    Ok(Response {
+        status,
+        headers,
+        body: Bytes::copy_from_slice(body),
+        url: url.to_owned(),
+    })
 }
 
 /// A request under construction; see [`Request::new`].

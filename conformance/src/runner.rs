@@ -176,6 +176,16 @@ impl Ctx {
         self.0.http.send(req, &self.0.transcript).await
     }
 
+    /// Like [`Ctx::send`], but reads the response while the body is still being written:
+    /// for requests a registry may refuse early (oversized bodies). See
+    /// [`Http::send_reading_early`].
+    pub async fn send_reading_early(&self, req: Request) -> Result<Response, Outcome> {
+        self.0
+            .http
+            .send_reading_early(req, &self.0.transcript)
+            .await
+    }
+
     /// GET `path`, validated against `operation`.
     pub async fn get(&self, path: &str, operation: &'static str) -> Result<Response, Outcome> {
         self.send(Request::new(Method::GET, path).op(operation))
