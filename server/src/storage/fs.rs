@@ -12,8 +12,11 @@
 //! were verified, so a `kill -9` at any moment leaves either no blob or the whole, correct
 //! blob. Appended upload data is fsynced once, at commit (an fsync per chunk would cost a
 //! disk flush per PATCH); if power loss leaves a session shorter than it acknowledged, the
-//! session is reported invalid and the client starts again. One process owns a root at a
-//! time (the metadata database's lock enforces it).
+//! session is reported invalid and the client starts again. Session bookkeeping (creation,
+//! `state.json`, removal) is not fsynced either: it is still replaced by `rename`, so a
+//! `kill -9` sees old or new state, and a power loss can only lose a session, which the
+//! client then restarts — while each fsync costs milliseconds per request on slow disks.
+//! One process owns a root at a time (the metadata database's lock enforces it).
 
 use std::collections::HashMap;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -44,6 +47,9 @@ const READ_BUFFER: usize = 1 << 20;
 const INGEST_BATCH: usize = 1 << 20;
 /// Batches in flight per thread: bounds memory at a few MiB per upload.
 const INGEST_QUEUE: usize = 4;
+/// Written bytes after which the writer asks the kernel to start writing them back, so the
+/// fsync at commit finds little left to flush instead of a whole large blob.
+const WRITEBACK_EVERY: u64 = 8 << 20;
 
 /// Blobs and upload sessions as files under a root directory.
 #[derive(Debug)]
@@ -117,6 +123,32 @@ fn write_atomic(tmp: &Path, target: &Path, bytes: &[u8]) -> io::Result<()> {
     sync_dir(target.parent().unwrap_or(tmp))
 }
 
+/// Replaces `target` by `rename`, without fsync: for session state that may be lost on
+/// power loss but must never be seen half-written.
+fn write_replace(tmp: &Path, target: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = tempfile::NamedTempFile::new_in(tmp)?;
+    file.write_all(bytes)?;
+    file.persist(target).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Starts (without waiting for) writeback of `len` bytes at `offset`.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: the descriptor is open for the duration of the call; the syscall only reads
+    // its arguments. Failure is harmless: the fsync at commit still flushes everything.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &std::fs::File, _offset: u64, _len: u64) {}
+
 /// Hashes the first `size` bytes of `path` with `algorithm`.
 fn hash_file(path: &Path, algorithm: Algorithm, size: u64) -> io::Result<Digester> {
     let mut hasher = Digester::new(algorithm);
@@ -153,11 +185,17 @@ async fn ingest(
     let (to_writer, mut writer_rx) = tokio::sync::mpsc::channel::<Batch>(INGEST_QUEUE);
     let (to_hasher, mut hasher_rx) = tokio::sync::mpsc::channel::<Batch>(INGEST_QUEUE);
     let writer = tokio::task::spawn_blocking(move || -> io::Result<u64> {
+        let start = file.stream_position()?;
         let mut written = 0u64;
+        let mut flushed = 0u64;
         while let Some(batch) = writer_rx.blocking_recv() {
             for chunk in batch.iter() {
                 file.write_all(chunk)?;
                 written += chunk.len() as u64;
+            }
+            if written - flushed >= WRITEBACK_EVERY {
+                start_writeback(&file, start + flushed, written - flushed);
+                flushed = written;
             }
         }
         Ok(written)
@@ -300,7 +338,7 @@ impl FsBlobStore {
         let json =
             serde_json::to_vec(state).map_err(|e| Error::internal("encoding upload state", e))?;
         blocking("saving an upload state", move || {
-            write_atomic(&dir, &dir.join("state.json"), &json)
+            write_replace(&dir, &dir.join("state.json"), &json)
         })
         .await
     }
@@ -367,12 +405,7 @@ impl FsBlobStore {
 
     async fn remove_session(&self, id: &UploadId) -> Result<()> {
         let dir = self.session_dir(id);
-        let uploads = self.root.join("uploads");
-        blocking("removing an upload", move || {
-            std::fs::remove_dir_all(&dir)?;
-            sync_dir(&uploads)
-        })
-        .await?;
+        blocking("removing an upload", move || std::fs::remove_dir_all(&dir)).await?;
         self.forget_session(id);
         Ok(())
     }
@@ -405,8 +438,8 @@ impl FsBlobStore {
             if len > size {
                 file.set_len(size)?;
             }
-            // Durable before it can be published.
-            file.sync_all()?;
+            // Durable before it can be published (most of it was written back during ingest).
+            file.sync_data()?;
             Ok(Some(match cached {
                 Some(h) => h.hasher.finalize(),
                 None => hash_file(&hash_from, algorithm, size)?.finalize(),
@@ -544,16 +577,11 @@ impl BlobStore for FsBlobStore {
         // Built in tmp/ and renamed into uploads/ so a session is either whole or absent.
         let building = self.root.join("tmp").join(id.as_str());
         let dir = self.session_dir(&id);
-        let uploads = self.root.join("uploads");
         blocking("creating an upload", move || {
             std::fs::create_dir(&building)?;
-            std::fs::File::create(building.join("data"))?.sync_all()?;
-            let mut st = std::fs::File::create(building.join("state.json"))?;
-            st.write_all(&json)?;
-            st.sync_all()?;
-            sync_dir(&building)?;
-            std::fs::rename(&building, &dir)?;
-            sync_dir(&uploads)
+            std::fs::File::create(building.join("data"))?;
+            std::fs::File::create(building.join("state.json"))?.write_all(&json)?;
+            std::fs::rename(&building, &dir)
         })
         .await?;
         Ok(state.status(&id))
