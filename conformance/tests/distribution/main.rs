@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use quayside_conformance::{checks, run, Config, Outcome};
 
 const EXPECTATIONS: &str = "expectations/distribution-2.8.yaml";
+const EXPECTATIONS_HTPASSWD: &str = "expectations/distribution-2.8-htpasswd.yaml";
 
 /// One expected outcome: `pass`, or a class with the reason it is not a pass.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,20 +102,28 @@ fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("no free port: {e}"))
 }
 
-fn start_distribution() -> Distribution {
+/// Starts Distribution; with `htpasswd` (user, password) it requires Basic auth.
+fn start_distribution(htpasswd: Option<(&str, &str)>) -> Distribution {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let port = free_port();
     let storage = dir.path().join("storage");
     let config = dir.path().join("config.yml");
     let log = dir.path().join("registry.log");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            storage.display()
-        ),
-    )
-    .unwrap_or_else(|e| panic!("write config: {e}"));
+    let mut text = format!(
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+        storage.display()
+    );
+    if let Some((user, password)) = htpasswd {
+        let hash = bcrypt::hash(password, 5).unwrap_or_else(|e| panic!("bcrypt: {e}"));
+        let file = dir.path().join("htpasswd");
+        std::fs::write(&file, format!("{user}:{hash}\n"))
+            .unwrap_or_else(|e| panic!("write htpasswd: {e}"));
+        text.push_str(&format!(
+            "auth:\n  htpasswd:\n    realm: quayside-test\n    path: {}\n",
+            file.display()
+        ));
+    }
+    std::fs::write(&config, text).unwrap_or_else(|e| panic!("write config: {e}"));
     let log_file = std::fs::File::create(&log).unwrap_or_else(|e| panic!("log file: {e}"));
     let log_err = log_file
         .try_clone()
@@ -151,7 +160,8 @@ async fn wait_until_up(registry: &mut Distribution) {
             );
         }
         if let Ok(resp) = client.get(format!("{}/v2/", registry.url)).send().await {
-            if resp.status().as_u16() == 200 {
+            // 401 is "up" too: the htpasswd instance challenges anonymous requests
+            if matches!(resp.status().as_u16(), 200 | 401) {
                 return;
             }
         }
@@ -179,12 +189,44 @@ async fn distribution_2_8_fails_exactly_the_expected_checks() {
     if ensure_peer().is_none() {
         return;
     }
-    let mut registry = start_distribution();
+    let mut registry = start_distribution(None);
     wait_until_up(&mut registry).await;
-
     let mut config = Config::new(registry.url.clone());
     config.concurrency = 8;
     config.check_timeout = Duration::from_secs(60);
+    compare(
+        config,
+        EXPECTATIONS,
+        "CNCF Distribution 2.8 (Debian docker-registry), filesystem storage, delete enabled, no auth",
+    )
+    .await;
+}
+
+/// The auth checks need credentials: a second Distribution requiring htpasswd Basic auth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distribution_2_8_with_htpasswd_meets_the_auth_expectations() {
+    if ensure_peer().is_none() {
+        return;
+    }
+    let mut registry = start_distribution(Some(("alice", "s3cret-pw")));
+    wait_until_up(&mut registry).await;
+    let mut config = Config::new(registry.url.clone());
+    config.workflows = vec![quayside_conformance::Workflow::Auth];
+    config.auth = quayside_conformance::http::Auth::Basic {
+        username: "alice".to_owned(),
+        password: "s3cret-pw".to_owned(),
+    };
+    compare(
+        config,
+        EXPECTATIONS_HTPASSWD,
+        "CNCF Distribution 2.8 (Debian docker-registry), htpasswd Basic auth, auth workflow only",
+    )
+    .await;
+}
+
+/// Runs the suite with `config` and compares (or, with QUAYSIDE_BLESS=1, rewrites) the
+/// expectations file `file`.
+async fn compare(config: Config, file: &str, registry: &str) {
     let report = run(config, checks::all(), |_, _, _| {})
         .await
         .unwrap_or_else(|e| panic!("suite did not run: {e}"));
@@ -194,7 +236,7 @@ async fn distribution_2_8_fails_exactly_the_expected_checks() {
         .map(|r| (r.id.to_owned(), r.outcome.clone()))
         .collect();
 
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(EXPECTATIONS);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
     let existing: Option<ExpectationsFile> = std::fs::read_to_string(&path).ok().map(|text| {
         serde_yaml::from_str(&text)
             .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()))
@@ -226,7 +268,7 @@ async fn distribution_2_8_fails_exactly_the_expected_checks() {
             })
             .collect();
         let file = ExpectationsFile {
-            registry: "CNCF Distribution 2.8 (Debian docker-registry), filesystem storage, delete enabled, no auth".to_owned(),
+            registry: registry.to_owned(),
             checks,
         };
         let text = serde_yaml::to_string(&file).unwrap_or_else(|e| panic!("yaml: {e}"));
@@ -277,13 +319,13 @@ async fn distribution_2_8_fails_exactly_the_expected_checks() {
     }
     let failures = observed.values().filter(|o| o.is_fail()).count();
     eprintln!(
-        "Distribution 2.8: {} checks, {failures} failures, {} as expected",
+        "{registry}: {} checks, {failures} failures, {} as expected",
         observed.len(),
         observed.len() - problems.len().min(observed.len())
     );
     assert!(
         problems.is_empty(),
-        "Distribution 2.8 outcomes differ from {EXPECTATIONS}:\n  {}",
+        "{registry}: outcomes differ from {file}:\n  {}",
         problems.join("\n  ")
     );
 }
