@@ -25,6 +25,12 @@
 //! `Client::new` allows 600 s per request; build a `reqwest::Client` yourself and use
 //! `Client::new_with_client` for other limits (long blob transfers, proxies, TLS roots).
 
+//!
+//! For whole images rather than single calls, use [`sdk`]: references
+//! (`host/repo:tag@digest`, `oci:DIR:tag`), a [`sdk::registry::Registry`] handle that
+//! handles auth and verifies every byte it moves, OCI image layouts, and
+//! [`sdk::copy::copy`] between any two of them. The `dist` binary is a CLI over it.
+
 #[allow(
     clippy::all,
     clippy::pedantic,

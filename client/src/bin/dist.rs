@@ -1,6 +1,9 @@
 //! `dist`: copy, push, pull, list and inspect images on OCI registries and in OCI image
 //! layouts. Run `dist --help` or `dist <command> --help`.
 
+// Argument docs are clap help text, where `[:TAG]` means optional, not a doc link.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;

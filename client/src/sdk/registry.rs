@@ -174,7 +174,10 @@ impl Registry {
             if let Some(s) = service {
                 q.append_pair("service", s);
             }
-            q.append_pair("scope", scope);
+            // One `scope` parameter per scope, as token servers expect (a mount needs two).
+            for one in scope.split(' ').filter(|s| !s.is_empty()) {
+                q.append_pair("scope", one);
+            }
         }
         let mut req = self.http.get(url);
         if let Some(c) = &self.creds {

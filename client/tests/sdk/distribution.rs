@@ -350,9 +350,13 @@ async fn basic_auth_needs_credentials_and_login_stores_them() {
     let htpasswd = htdir.path().join("htpasswd");
     let st = Command::new("htpasswd")
         .args(["-Bbc", htpasswd.to_str().unwrap(), "alice", "s3cret"])
-        .status()
+        .output()
         .expect("htpasswd");
-    assert!(st.success());
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     let auth = format!(
         "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
         htpasswd.display()
@@ -617,4 +621,56 @@ async fn bearer_token_auth_fetches_a_token_for_the_scope_and_caches_it() {
     .await;
     assert_ok(&out);
     assert_eq!(stdout(&out), "v1\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_copies_from_our_registry_to_distribution_unchanged() {
+    let Some(theirs) = distribution("").await else {
+        return;
+    };
+    let ours = crate::ours::ours().await;
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    let digest = index_layout(&src, "multi");
+    let (a, b) = (&ours.host, &theirs.host);
+    assert_ok(
+        &dist(
+            home.path(),
+            &[
+                "push",
+                &format!("oci:{}:multi", src.display()),
+                &format!("{a}/x/multi:1"),
+                "--plain-http",
+            ],
+        )
+        .await,
+    );
+    let out = dist(
+        home.path(),
+        &[
+            "copy",
+            &format!("{a}/x/multi:1"),
+            &format!("{b}/y/multi:1"),
+            "--plain-http",
+        ],
+    )
+    .await;
+    assert_ok(&out);
+    assert_eq!(stdout(&out).trim(), digest);
+    let back = work.path().join("back");
+    assert_ok(
+        &dist(
+            home.path(),
+            &[
+                "pull",
+                &format!("{b}/y/multi:1"),
+                &format!("oci:{}:multi", back.display()),
+                "--plain-http",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(blob_files(&back), blob_files(&src));
+    ours.server.shutdown().await.unwrap();
 }
