@@ -23,9 +23,10 @@ async fn own_registry(root: &Path) -> RunningRegistry {
         .unwrap_or_else(|e| panic!("starting the registry: {e}"))
 }
 
-async fn run_suite(url: &str) -> RunReport {
+async fn run_suite(url: &str, workflows: &[Workflow]) -> RunReport {
     let mut config = Config::new(url);
     config.namespace = "own/suite".to_owned();
+    config.workflows = workflows.to_vec();
     run(config, checks::all(), |_, _, _| {})
         .await
         .unwrap_or_else(|e| panic!("running the suite: {e}"))
@@ -50,10 +51,10 @@ fn failures(report: &RunReport) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn every_check_passes_against_our_registry_and_reports_render() {
+async fn every_check_passes_against_our_registry() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let registry = own_registry(&dir.path().join("data")).await;
-    let report = run_suite(&registry.url()).await;
+    let report = run_suite(&registry.url(), &[]).await;
     registry.shutdown().await.unwrap_or_else(|e| panic!("{e}"));
 
     eprintln!("{}", terminal::summary(&report));
@@ -84,6 +85,15 @@ async fn every_check_passes_against_our_registry_and_reports_render() {
         "suite took {} ms",
         report.duration_ms
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reports_parse_and_the_html_page_renders_in_chromium() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let registry = own_registry(&dir.path().join("data")).await;
+    let report = run_suite(&registry.url(), &[Workflow::Pull, Workflow::Push]).await;
+    registry.shutdown().await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.success(), "failed checks:\n{}", failures(&report));
 
     check_junit(&junit::render(&report), &report);
     check_json(&json::render(&report), &report);
