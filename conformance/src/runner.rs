@@ -644,3 +644,119 @@ fn run_nonce() -> String {
     let mixed = seed_from(&format!("{nanos}{}", std::process::id()));
     format!("{:08x}", mixed as u32)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::ensure_eq;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server answering every request with `reply` verbatim.
+    async fn canned_server(reply: &'static str) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = socket.read(&mut buf).await;
+                    let _ = socket.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    fn checks() -> Vec<Check> {
+        vec![
+            Check::new(
+                "pull.test.lenient-body",
+                Workflow::Pull,
+                Level::Must,
+                "a body that asserts nothing",
+                "test",
+                |ctx| async move {
+                    let repo = ctx.repo();
+                    let resp = ctx
+                        .get(
+                            &format!("/v2/{repo}/blobs/sha256:{}", "a".repeat(64)),
+                            "blob_get",
+                        )
+                        .await?;
+                    ensure_eq("status", &resp.status, &200u16)
+                },
+            ),
+            Check::new(
+                "push.test.panics",
+                Workflow::Push,
+                Level::Should,
+                "a body that panics",
+                "test",
+                |_ctx| async move { panic!("boom") },
+            ),
+        ]
+    }
+
+    #[tokio::test]
+    async fn spec_violation_fails_a_check_whose_own_assertions_pass() {
+        // 200 for a blob GET without Docker-Content-Digest breaks end-2
+        let url =
+            canned_server("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .await;
+        let mut config = Config::new(url);
+        config.workflows = vec![Workflow::Pull];
+        let report = run(config, checks(), |_, _, _| {})
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.results.len(), 1);
+        let reason = report.results[0].outcome.reason();
+        assert!(
+            report.results[0].outcome.is_fail(),
+            "{:?}",
+            report.results[0].outcome
+        );
+        assert!(reason.contains("spec violation: blob_get"), "{reason}");
+        assert!(reason.contains("Docker-Content-Digest missing"), "{reason}");
+        assert_eq!(report.results[0].transcript.len(), 1);
+        assert_eq!(report.results[0].transcript[0].status, Some(200));
+    }
+
+    #[tokio::test]
+    async fn panicking_check_is_a_should_failure_not_a_crash() {
+        let url = canned_server("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n").await;
+        let mut config = Config::new(url);
+        config.workflows = vec![Workflow::Push];
+        let report = run(config, checks(), |_, _, _| {})
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(report.results[0]
+            .outcome
+            .reason()
+            .contains("check panicked"));
+        let tally = report.tally();
+        assert_eq!((tally.failed_must, tally.failed_should), (0, 1));
+        assert!(!report.success());
+    }
+
+    #[test]
+    fn repositories_are_unique_and_follow_the_name_grammar() {
+        let http = Http::new("http://r.test", Auth::None, false).unwrap_or_else(|e| panic!("{e}"));
+        let ctx = Ctx::new(
+            "push.blob.post_put",
+            Arc::new(Config::new("http://r.test")),
+            http,
+            "abc123".to_owned(),
+        );
+        let (a, b) = (ctx.repo(), ctx.repo());
+        assert_ne!(a, b);
+        for name in [a, b, ctx.crossmount_repo()] {
+            assert!(
+                name.parse::<quayside_spec::grammar::RepoName>().is_ok(),
+                "{name} breaks the name grammar"
+            );
+        }
+        assert_ne!(ctx.random_bytes(32), ctx.random_bytes(32));
+    }
+}
