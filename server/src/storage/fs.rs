@@ -20,17 +20,16 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use quayside_spec::grammar::{Algorithm, Digest, Digester};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
 
 use super::memory::check_offset;
 use super::{
@@ -45,6 +44,8 @@ const READ_BUFFER: usize = 1 << 20;
 /// Bytes gathered from the body before a hand-off to the writing and hashing threads (a
 /// list of frames, not a copy): one wake-up per MiB instead of one per network frame.
 const INGEST_BATCH: usize = 1 << 20;
+/// Read buffers queued ahead of the client per download (bounds memory per download).
+const READ_QUEUE: usize = 2;
 /// Batches in flight per thread: bounds memory at a few MiB per upload.
 const INGEST_QUEUE: usize = 4;
 /// Written bytes after which the writer asks the kernel to start writing them back, so the
@@ -148,6 +149,42 @@ fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
 
 #[cfg(not(target_os = "linux"))]
 fn start_writeback(_file: &std::fs::File, _offset: u64, _len: u64) {}
+
+/// Streams `range` of `file` from one blocking thread that reads straight into the buffers
+/// it sends: one copy from the page cache, one thread hop per MiB (tokio's `File` adds a
+/// second copy and a blocking-pool task per read). The thread stops when the receiver is
+/// dropped (client gone).
+fn read_stream(mut file: std::fs::File, range: Range<u64>) -> ByteStream {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes>>(READ_QUEUE);
+    tokio::task::spawn_blocking(move || {
+        let fail = |e: io::Error| Err(Error::io("reading a blob", e));
+        if let Err(e) = file.seek(SeekFrom::Start(range.start)) {
+            let _ = tx.blocking_send(fail(e));
+            return;
+        }
+        let mut left = range.end - range.start;
+        while left > 0 {
+            let want = left.min(READ_BUFFER as u64);
+            let mut buffer = Vec::with_capacity(want as usize);
+            let item = match (&mut file).take(want).read_to_end(&mut buffer) {
+                Ok(0) => fail(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => {
+                    left -= n as u64;
+                    Ok(Bytes::from(buffer))
+                }
+                Err(e) => fail(e),
+            };
+            let stop = item.is_err();
+            if tx.blocking_send(item).is_err() || stop {
+                return;
+            }
+        }
+    });
+    futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+    .boxed()
+}
 
 /// Hashes the first `size` bytes of `path` with `algorithm`.
 fn hash_file(path: &Path, algorithm: Algorithm, size: u64) -> io::Result<Digester> {
@@ -496,28 +533,21 @@ impl BlobStore for FsBlobStore {
             digest: digest.clone(),
         };
         let path = self.blob_path(digest).ok_or_else(unknown)?;
-        let mut file = match tokio::fs::File::open(&path).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(unknown()),
-            Err(e) => return Err(Error::io("opening a blob", e)),
-        };
-        let size = file
-            .metadata()
-            .await
-            .map_err(|e| Error::io("opening a blob", e))?
-            .len();
+        let opened = blocking("opening a blob", move || match std::fs::File::open(&path) {
+            Ok(file) => {
+                let size = file.metadata()?.len();
+                Ok(Some((file, size)))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        })
+        .await?;
+        let (file, size) = opened.ok_or_else(unknown)?;
         let range = match range {
             Some(r) => r.resolve(size)?,
             None => 0..size,
         };
-        if range.start > 0 {
-            file.seek(SeekFrom::Start(range.start))
-                .await
-                .map_err(|e| Error::io("seeking in a blob", e))?;
-        }
-        let body = ReaderStream::with_capacity(file.take(range.end - range.start), READ_BUFFER)
-            .map_err(|e| Error::io("reading a blob", e))
-            .boxed();
+        let body = read_stream(file, range.clone());
         Ok(BlobRead { size, range, body })
     }
 
@@ -672,6 +702,7 @@ impl BlobStore for FsBlobStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures::TryStreamExt;
 
     #[tokio::test]
     async fn reads_stream_in_bounded_chunks_rather_than_whole_blobs() {
@@ -685,6 +716,24 @@ mod tests {
         assert!(parts.len() >= 4, "{} parts", parts.len());
         assert!(parts.iter().all(|p| p.len() <= READ_BUFFER));
         assert_eq!(parts.concat(), data);
+    }
+
+    #[tokio::test]
+    async fn range_reads_cross_buffer_boundaries_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).await.unwrap();
+        let data: Vec<u8> = (0..2 * READ_BUFFER + 9).map(|i| (i % 241) as u8).collect();
+        let d = Digest::of(&data);
+        store.put(&d, Bytes::from(data.clone())).await.unwrap();
+        let (start, end) = (READ_BUFFER as u64 - 3, 2 * READ_BUFFER as u64 + 4);
+        let range = ByteRange::From {
+            start,
+            end: Some(end),
+        };
+        let read = store.read(&d, Some(range)).await.unwrap();
+        assert_eq!(read.range, start..end + 1);
+        let parts: Vec<Bytes> = read.body.try_collect().await.unwrap();
+        assert_eq!(parts.concat(), data[start as usize..=end as usize]);
     }
 
     #[tokio::test]
