@@ -85,3 +85,53 @@ pub fn render(report: &RunReport) -> String {
     out.push_str("</body></html>\n");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{Level, Workflow};
+    use crate::http::Exchange;
+    use crate::runner::CheckReport;
+
+    #[test]
+    fn failure_shows_its_exchange_escaped() {
+        let exchange = Exchange {
+            operation: Some("blob_get".into()),
+            method: "GET".into(),
+            url: "http://r.test/v2/a/blobs/sha256:00".into(),
+            request_headers: vec![("accept".into(), "*/*".into())],
+            request_body_len: 0,
+            request_body: String::new(),
+            status: Some(500),
+            response_headers: vec![("content-type".into(), "text/html".into())],
+            response_body_len: 26,
+            response_body: "<script>alert(1)</script>".into(),
+            error: None,
+            violations: vec!["status 500 is not declared for blob_get".into()],
+        };
+        let report = RunReport {
+            registry: "http://r.test".into(),
+            namespace: "ns".into(),
+            started_unix: 0,
+            duration_ms: 1200,
+            results: vec![CheckReport {
+                id: "pull.blob.get-existing",
+                workflow: Workflow::Pull,
+                level: Level::Must,
+                title: "GET a blob",
+                rule: "end-2 MUST: 200",
+                outcome: Outcome::Fail("expected status 200, got 500".into()),
+                duration_ms: 3,
+                notes: Vec::new(),
+                transcript: vec![exchange],
+            }],
+        };
+        let page = render(&report);
+        assert!(!page.contains("<script>"), "response body must be escaped");
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(page.contains("&gt; GET http://r.test/v2/a/blobs/sha256:00"));
+        assert!(page.contains("! spec: status 500 is not declared for blob_get"));
+        assert!(page.contains("<td id=\"total-failed-must\">1</td>"));
+        assert!(page.contains("class=\"fail\">0 of 1 checks passed"));
+    }
+}
