@@ -116,7 +116,9 @@ fn tag_check(
         rule,
         move |ctx| async move {
             let repo = ctx.repo();
-            push_tags(&ctx, &repo, &["d", "a", "c", "b"]).await?;
+            // eight tags pushed out of order: a registry listing in storage order is very
+            // unlikely to come out sorted by chance (1 in 40320)
+            push_tags(&ctx, &repo, &["h", "a", "f", "c", "e", "b", "g", "d"]).await?;
             let resp = ctx
                 .get(&format!("/v2/{repo}/tags/list{query}"), "tag_list")
                 .await?;

@@ -445,7 +445,15 @@ pub fn checks() -> Vec<Check> {
                 let repo = ctx.repo();
                 let mut manifest = manifest_over(&ctx, &repo, json!({"annotations": {"pad": ""}})).await?;
                 pad_to(&mut manifest, 4 * 1024 * 1024 + 1)?;
-                let resp = ctx.put_manifest(&repo, "big", OCI_MANIFEST, &manifest).await?;
+                // a registry may answer 413 before reading the body and close: listen for it
+                let resp = ctx
+                    .send_reading_early(
+                        Request::new(Method::PUT, format!("/v2/{repo}/manifests/big"))
+                            .op("manifest_put")
+                            .header("Content-Type", OCI_MANIFEST)
+                            .body(manifest.clone()),
+                    )
+                    .await?;
                 if resp.status == 201 {
                     ctx.cleanup_manifest(&repo, Digest::of(&manifest).as_str());
                 }
