@@ -14,6 +14,7 @@ use quayside_client::sdk::auth::{
     docker_config_credentials, docker_config_path, store_docker_credentials, Credentials,
 };
 use quayside_client::sdk::copy::{copy, CopyOptions, Endpoint};
+use quayside_client::sdk::layout::Layout;
 use quayside_client::sdk::reference::{ImageRef, RegistryRef};
 use quayside_client::sdk::registry::{BlobSource, Manifest, Registry};
 use quayside_spec::grammar::Digest;
@@ -76,7 +77,8 @@ enum Command {
         #[command(subcommand)]
         op: BlobOp,
     },
-    /// Summarise an image: media type, platforms, layers, sizes, referrers.
+    /// Summarise an image (registry or oci: layout): media type, platforms, layers, sizes,
+    /// referrers.
     Inspect { reference: String },
     /// Check manifest/index/config JSON files against the spec's schemas.
     Validate {
@@ -375,10 +377,23 @@ async fn blob(g: &Global, op: &BlobOp) -> Result<()> {
 }
 
 async fn inspect(g: &Global, reference: &str, json_out: bool) -> Result<()> {
-    let r = registry_ref(reference)?;
-    let reg = g.registry(&r.host)?;
-    let repo = r.repo.as_str();
-    let m = reg.get_manifest(repo, &r.reference()).await?;
+    let r: ImageRef = reference.parse().context("reference")?;
+    // The manifest and its referrers, from a registry or a layout alike.
+    let (m, referrers) = match &r {
+        ImageRef::Registry(rr) => {
+            let reg = g.registry(&rr.host)?;
+            let repo = rr.repo.as_str();
+            let m = reg.get_manifest(repo, &rr.reference()).await?;
+            let refs = reg.referrers(repo, &m.digest).await?["manifests"].clone();
+            (m, refs)
+        }
+        ImageRef::Layout(l) => {
+            let layout = Layout::open(&l.path)?;
+            let m = layout.manifest(&layout.resolve(l.tag.as_deref())?)?;
+            let refs = Value::Array(layout.referrers(&m.digest)?);
+            (m, refs)
+        }
+    };
     let body: Value = serde_json::from_slice(&m.bytes)?;
     let mut summary = json!({
         "reference": r.to_string(),
@@ -407,8 +422,7 @@ async fn inspect(g: &Global, reference: &str, json_out: bool) -> Result<()> {
         let total: u64 = layers.iter().filter_map(|l| l["size"].as_u64()).sum();
         summary["layersSize"] = total.into();
     }
-    let referrers = reg.referrers(repo, &m.digest).await?;
-    summary["referrers"] = referrers["manifests"].clone();
+    summary["referrers"] = referrers;
     if json_out {
         println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());

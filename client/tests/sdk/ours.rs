@@ -283,6 +283,68 @@ async fn artifact_with_subject_is_listed_as_referrer_and_copied_with_referrers()
         copied["manifests"][0]["artifactType"],
         "application/vnd.example.sbom"
     );
+    // Through a layout and back: the referrer travels in the layout's index.json.
+    let via = work.path().join("via");
+    let via_ref = format!("oci:{}:v1", via.display());
+    assert_ok(
+        &dist(
+            home.path(),
+            &[
+                "pull",
+                "--referrers",
+                &format!("{h}/art/app:v1"),
+                &via_ref,
+                "--plain-http",
+            ],
+        )
+        .await,
+    );
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(via.join("index.json")).unwrap()).unwrap();
+    assert!(
+        index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["digest"] == m.digest.as_str()),
+        "{index}"
+    );
+    let out = dist(home.path(), &["inspect", &via_ref, "--output", "json"]).await;
+    assert_ok(&out);
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(summary["digest"], subject.as_str());
+    assert_eq!(summary["layers"].as_array().map(Vec::len), Some(1));
+    assert_eq!(summary["referrers"][0]["digest"], m.digest.as_str());
+    assert_eq!(
+        summary["referrers"][0]["artifactType"],
+        "application/vnd.example.sbom"
+    );
+    let out = dist(
+        home.path(),
+        &["inspect", &format!("{h}/art/app:v1"), "--plain-http"],
+    )
+    .await;
+    assert_ok(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains("layers (1, 13 bytes)") && text.contains("referrers: 1"),
+        "{text}"
+    );
+    assert_ok(
+        &dist(
+            home.path(),
+            &[
+                "push",
+                "--referrers",
+                &via_ref,
+                &format!("{h}/art/again:v1"),
+                "--plain-http",
+            ],
+        )
+        .await,
+    );
+    let again = registry.referrers("art/again", &subject).await.unwrap();
+    assert_eq!(again["manifests"][0]["digest"], m.digest.as_str());
     reg.server.shutdown().await.unwrap();
 }
 
