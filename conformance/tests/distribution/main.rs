@@ -286,8 +286,28 @@ async fn compare(config: Config, file: &str, registry: &str) {
             )
         })
         .checks;
+    let problems = differences(&expected, &observed);
+    let failures = observed.values().filter(|o| o.is_fail()).count();
+    eprintln!(
+        "{registry}: {} checks, {failures} failures, {} as expected",
+        observed.len(),
+        observed.len() - problems.len().min(observed.len())
+    );
+    assert!(
+        problems.is_empty(),
+        "{registry}: outcomes differ from {file}:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+/// Every way `observed` departs from `expected`: a changed outcome class, a check missing
+/// from either side, or a non-pass expectation without a one-line reason.
+fn differences(
+    expected: &BTreeMap<String, Expected>,
+    observed: &BTreeMap<String, Outcome>,
+) -> Vec<String> {
     let mut problems = Vec::new();
-    for (id, outcome) in &observed {
+    for (id, outcome) in observed {
         match expected.get(id) {
             None => problems.push(format!(
                 "{id}: not in the expectations file (observed {}: {})",
@@ -310,22 +330,58 @@ async fn compare(config: Config, file: &str, registry: &str) {
             ));
         }
     }
-    for (id, want) in &expected {
+    for (id, want) in expected {
         if let Expected::Other { reason, .. } = want {
             if reason.trim().is_empty() || reason.contains('\n') {
                 problems.push(format!("{id}: the expectation needs a one-line reason"));
             }
         }
     }
-    let failures = observed.values().filter(|o| o.is_fail()).count();
-    eprintln!(
-        "{registry}: {} checks, {failures} failures, {} as expected",
-        observed.len(),
-        observed.len() - problems.len().min(observed.len())
-    );
+    problems
+}
+
+#[test]
+fn differences_catch_changes_in_both_directions() {
+    let expected: BTreeMap<String, Expected> = [
+        ("a.passes".to_owned(), Expected::Pass("pass".to_owned())),
+        (
+            "a.fails".to_owned(),
+            Expected::Other {
+                outcome: "fail".to_owned(),
+                reason: "known gap".to_owned(),
+            },
+        ),
+        ("a.gone".to_owned(), Expected::Pass("pass".to_owned())),
+    ]
+    .into_iter()
+    .collect();
+    let as_expected: BTreeMap<String, Outcome> = [
+        ("a.passes".to_owned(), Outcome::Pass),
+        ("a.fails".to_owned(), Outcome::Fail("x".to_owned())),
+        ("a.gone".to_owned(), Outcome::Pass),
+    ]
+    .into_iter()
+    .collect();
+    assert!(differences(&expected, &as_expected).is_empty());
+
+    let changed: BTreeMap<String, Outcome> = [
+        ("a.passes".to_owned(), Outcome::Fail("broke".to_owned())),
+        ("a.fails".to_owned(), Outcome::Pass),
+        ("a.new".to_owned(), Outcome::Pass),
+    ]
+    .into_iter()
+    .collect();
+    let problems = differences(&expected, &changed);
+    let has = |prefix: &str| problems.iter().any(|p| p.starts_with(prefix));
     assert!(
-        problems.is_empty(),
-        "{registry}: outcomes differ from {file}:\n  {}",
-        problems.join("\n  ")
+        has("a.passes: expected pass, observed fail"),
+        "{problems:?}"
     );
+    assert!(has("a.fails: expected fail, observed pass"), "{problems:?}");
+    assert!(has("a.new: not in the expectations file"), "{problems:?}");
+    assert!(
+        has("a.gone: in the expectations file but no such check ran"),
+        "{problems:?}"
+    );
+    assert_eq!(problems.len(), 4, "{problems:?}");
 }
