@@ -24,6 +24,7 @@ struct State {
     state_kept: bool,
     downloads: usize,
     ranges: Vec<String>,
+    mounts: Vec<String>,
 }
 
 struct Request {
@@ -152,6 +153,12 @@ async fn handle(mut sock: TcpStream, state: Arc<Mutex<State>>) {
             }
             _ => respond(&mut sock, "405 Method Not Allowed", &[], b"").await,
         }
+    } else if path == "/v2/r/blobs/uploads/"
+        && req.method == "POST"
+        && req.target.contains("mount=")
+    {
+        state.lock().await.mounts.push(req.target.clone());
+        respond(&mut sock, "201 Created", &[location(0)], b"").await;
     } else if path == "/v2/r/blobs/uploads/" && req.method == "POST" {
         respond(
             &mut sock,
@@ -318,4 +325,33 @@ async fn tags_and_catalog_follow_link_pagination_to_the_end() {
     crate::assert_ok(&out);
     let json: serde_json::Value = serde_json::from_str(&crate::stdout(&out)).unwrap();
     assert_eq!(json, serde_json::json!({"repositories": ["a", "b", "c"]}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_present_in_another_repository_is_mounted_not_uploaded() {
+    let (host, state) = flaky_registry().await;
+    let registry = Registry::new(&host, true, None).unwrap();
+    let blob = Bytes::from_static(b"shared base layer");
+    let digest = Digest::of(&blob);
+    let sent = registry
+        .push_blob(
+            "r",
+            &digest,
+            blob.len() as u64,
+            BlobSource::Bytes(blob),
+            Some("base/img"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(!sent, "a mount sends no bytes");
+    let st = state.lock().await;
+    assert_eq!(st.mounts.len(), 1);
+    assert!(
+        st.mounts[0].contains(&format!("mount={}", digest.as_str().replace(':', "%3A"))),
+        "{:?}",
+        st.mounts
+    );
+    assert!(st.mounts[0].contains("from=base%2Fimg"), "{:?}", st.mounts);
+    assert!(st.patch_sizes.is_empty() && st.committed.is_none());
 }
