@@ -266,6 +266,39 @@ pub fn checks() -> Vec<Check> {
             },
         ),
         check(
+            "pull.blob.malformed-digest-is-400",
+            Level::Should,
+            "GET of a blob by a malformed digest is 400 DIGEST_INVALID, not 404 or 500",
+            "end-2 SHOULD: a malformed digest is a client error, code DIGEST_INVALID",
+            |ctx| async move {
+                let repo = ctx.repo();
+                ctx.push_blob(&repo, &ctx.random_bytes(8)).await?;
+                let resp = ctx
+                    .get(&format!("/v2/{repo}/blobs/sha256:not-hex"), "blob_get")
+                    .await?;
+                resp.expect_status(&[400])?;
+                resp.expect_error_code(&["DIGEST_INVALID"])
+            },
+        ),
+        check(
+            "pull.manifest.tag-and-digest-agree",
+            Level::Must,
+            "A manifest read by tag and by digest is the same document",
+            "end-3 MUST: a tag resolves to the manifest whose digest Docker-Content-Digest names",
+            |ctx| async move {
+                let repo = ctx.repo();
+                ctx.push_image(&repo, "both").await?;
+                let by_tag = ctx.get(&format!("/v2/{repo}/manifests/both"), "manifest_get").await?;
+                by_tag.expect_status(&[200])?;
+                let digest = by_tag.require_header("Docker-Content-Digest")?;
+                let by_digest = ctx
+                    .get(&format!("/v2/{repo}/manifests/{digest}"), "manifest_get")
+                    .await?;
+                by_digest.expect_status(&[200])?;
+                ensure(by_tag.body == by_digest.body, || "tag and digest serve different bytes".to_owned())
+            },
+        ),
+        check(
             "pull.manifest.get-by-tag",
             Level::Must,
             "GET of a manifest by tag returns the pushed bytes and media type",

@@ -380,6 +380,59 @@ fn blob_checks() -> Vec<Check> {
             },
         ),
         check(
+            "push.blob.put-without-digest-is-400",
+            Level::Must,
+            "Closing an upload without ?digest= is refused with 400",
+            "end-6 MUST: the digest parameter is required; 400 DIGEST_INVALID (or BLOB_UPLOAD_INVALID)",
+            |ctx| async move {
+                let repo = ctx.repo();
+                let location = ctx.start_upload(&repo).await?;
+                let resp = ctx
+                    .send(
+                        Request::new(Method::PUT, location.as_str())
+                            .op("upload_complete")
+                            .header("Content-Type", "application/octet-stream")
+                            .body(ctx.random_bytes(10)),
+                    )
+                    .await?;
+                resp.expect_status(&[400])?;
+                resp.expect_error_code(&["DIGEST_INVALID", "BLOB_UPLOAD_INVALID"])
+            },
+        ),
+        check(
+            "push.blob.malformed-digest-is-400",
+            Level::Must,
+            "Closing an upload with a malformed digest is 400 DIGEST_INVALID",
+            "end-6 MUST: 400 DIGEST_INVALID for a digest that breaks the grammar",
+            |ctx| async move {
+                let repo = ctx.repo();
+                let location = ctx.start_upload(&repo).await?;
+                let resp = ctx
+                    .send(
+                        Request::new(Method::PUT, with_query(&location, "digest", "sha256:not-hex"))
+                            .op("upload_complete")
+                            .header("Content-Type", "application/octet-stream")
+                            .body(ctx.random_bytes(10)),
+                    )
+                    .await?;
+                resp.expect_status(&[400])?;
+                resp.expect_error_code(&["DIGEST_INVALID"])
+            },
+        ),
+        check(
+            "push.blob.first-chunk-not-at-zero-is-416",
+            Level::Must,
+            "A first PATCH whose Content-Range does not start at 0 is 416",
+            "end-5 MUST: a chunk must start where the upload ends (0 for a new session)",
+            |ctx| async move {
+                let repo = ctx.repo();
+                let location = ctx.start_upload(&repo).await?;
+                let resp = patch(&ctx, &location, 10, &ctx.random_bytes(10)).await?;
+                resp.expect_status(&[416])?;
+                Ok(())
+            },
+        ),
+        check(
             "push.blob.patch-after-commit-is-404",
             Level::Must,
             "A committed upload session is gone: PATCH to it is 404",
