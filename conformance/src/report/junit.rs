@@ -67,3 +67,68 @@ pub fn render(report: &RunReport) -> String {
     out.push_str("</testsuites>\n");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{Level, Workflow};
+    use crate::http::{preview, Exchange};
+    use crate::runner::CheckReport;
+
+    #[test]
+    fn failure_with_binary_body_stays_well_formed_xml() {
+        let exchange = Exchange {
+            operation: Some("upload_complete".into()),
+            method: "PUT".into(),
+            url: "http://r.test/v2/a/blobs/uploads/x?digest=sha256:00".into(),
+            request_headers: Vec::new(),
+            request_body_len: 6,
+            request_body: preview(b"\x00\x01<&>\x1b", 100),
+            status: Some(400),
+            response_headers: Vec::new(),
+            response_body_len: 0,
+            response_body: String::new(),
+            error: None,
+            violations: Vec::new(),
+        };
+        let result = |id, outcome| CheckReport {
+            id,
+            workflow: Workflow::Push,
+            level: Level::Should,
+            title: "t",
+            rule: "end-6 \"MUST\" <x>",
+            outcome,
+            duration_ms: 1,
+            notes: Vec::new(),
+            transcript: vec![exchange.clone()],
+        };
+        let report = RunReport {
+            registry: "http://r.test".into(),
+            namespace: "ns".into(),
+            started_unix: 0,
+            duration_ms: 10,
+            results: vec![
+                result("push.a", Outcome::Fail("expected 201, got 400 <&>".into())),
+                result("push.b", Outcome::Unsupported("no mount".into())),
+            ],
+        };
+        let xml = render(&report);
+        let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+        let failure = doc
+            .descendants()
+            .find(|n| n.has_tag_name("failure"))
+            .unwrap_or_else(|| panic!("no <failure> in {xml}"));
+        assert_eq!(failure.attribute("type"), Some("SHOULD"));
+        assert!(failure
+            .text()
+            .unwrap_or("")
+            .contains("> PUT http://r.test/v2/a/blobs/uploads/x"));
+        assert_eq!(
+            doc.descendants()
+                .filter(|n| n.has_tag_name("skipped"))
+                .count(),
+            1
+        );
+        assert_eq!(doc.root_element().attribute("failures"), Some("1"));
+    }
+}
