@@ -69,6 +69,9 @@ pub fn render(report: &RunReport) -> String {
             if r.outcome != Outcome::Pass {
                 let _ = write!(out, "<br><i>{}</i>", escape(r.outcome.reason()));
             }
+            for note in &r.notes {
+                let _ = write!(out, "<br><small>note: {}</small>", escape(note.as_str()));
+            }
             if r.outcome.is_fail() {
                 let transcript: String = r.transcript.iter().map(|e| e.render() + "\n").collect();
                 let _ = write!(
