@@ -5,6 +5,7 @@
 //! so a failure report shows exactly what was sent and received, and each response to a
 //! request tagged with an operationId is validated against `spec/openapi.yaml`.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -223,11 +224,24 @@ pub fn preview(body: &[u8], max: usize) -> String {
 }
 
 /// The shared HTTP client with its credentials and base URL.
+///
+/// With Basic credentials it also speaks the Docker token flow: a 401 carrying a `Bearer`
+/// challenge makes it fetch a token from the challenge's realm (service and scope as
+/// given, the credentials as Basic), cache it, and retry the request once with it.
 #[derive(Debug, Clone)]
 pub struct Http {
     client: reqwest::Client,
     base: String,
     auth: Auth,
+    tokens: Arc<Mutex<TokenCache>>,
+}
+
+/// Tokens from the realm: by the scope they were asked for, and the last one that served
+/// each repository (so later requests there skip the 401 round trip).
+#[derive(Debug, Default)]
+struct TokenCache {
+    by_scope: HashMap<String, String>,
+    by_repo: HashMap<String, String>,
 }
 
 impl Http {
@@ -242,6 +256,7 @@ impl Http {
             client,
             base: base.trim_end_matches('/').to_owned(),
             auth,
+            tokens: Arc::default(),
         })
     }
 
@@ -262,43 +277,81 @@ impl Http {
         }
     }
 
-    /// Sends `req`, recording the exchange in `transcript`.
-    pub async fn send(
-        &self,
-        req: Request,
-        transcript: &Arc<Mutex<Vec<Exchange>>>,
-    ) -> Result<Response, Outcome> {
-        let url = self.url(&req.path);
-        let mut headers = HeaderMap::new();
+    /// The `Authorization` value for a request to `url`: a cached token for its
+    /// repository when the registry asked for one before, else the configured credential.
+    fn authorization(&self, url: &str) -> Option<String> {
         match &self.auth {
-            Auth::None => {}
+            Auth::None => None,
+            Auth::Bearer(token) => Some(format!("Bearer {token}")),
             Auth::Basic { username, password } => {
-                let token = base64_encode(format!("{username}:{password}").as_bytes());
-                if let Ok(v) = HeaderValue::from_str(&format!("Basic {token}")) {
-                    headers.insert(reqwest::header::AUTHORIZATION, v);
-                }
-            }
-            Auth::Bearer(token) => {
-                if let Ok(v) = HeaderValue::from_str(&format!("Bearer {token}")) {
-                    headers.insert(reqwest::header::AUTHORIZATION, v);
-                }
+                let cached = self
+                    .tokens
+                    .lock()
+                    .ok()
+                    .and_then(|t| t.by_repo.get(&repository_of(url)).cloned());
+                Some(match cached {
+                    Some(token) => format!("Bearer {token}"),
+                    None => format!(
+                        "Basic {}",
+                        base64_encode(format!("{username}:{password}").as_bytes())
+                    ),
+                })
             }
         }
-        for (name, value) in &req.headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|e| fail(format!("bad request header name {name:?}: {e}")))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|e| fail(format!("bad request header value {value:?}: {e}")))?;
-            headers.append(name, value);
+    }
+
+    /// When `resp` is a 401 (or 403) with a Bearer challenge and Basic credentials are configured,
+    /// a token for the challenged scope (cached, or fetched from the realm now).
+    async fn token_for(
+        &self,
+        url: &str,
+        resp: &Response,
+        transcript: &Arc<Mutex<Vec<Exchange>>>,
+    ) -> Option<String> {
+        let Auth::Basic { username, password } = &self.auth else {
+            return None;
+        };
+        // 403 with a challenge is Docker's `insufficient_scope`: the token lacks an action
+        if resp.status != 401 && resp.status != 403 {
+            return None;
         }
-        let body = req.body.clone().unwrap_or_default();
+        let challenge = resp
+            .header_all("www-authenticate")
+            .into_iter()
+            .filter_map(|h| parse_challenge(h).ok())
+            .find(|c| c.scheme.eq_ignore_ascii_case("bearer"))?;
+        let realm = challenge.params.get("realm")?;
+        let scope = challenge.params.get("scope").cloned().unwrap_or_default();
+        // an `error` param means the token we sent was refused: fetch a new one
+        let cached = self
+            .tokens
+            .lock()
+            .ok()
+            .and_then(|t| t.by_scope.get(&scope).cloned());
+        if let (Some(token), None) = (cached, challenge.params.get("error")) {
+            if let Ok(mut t) = self.tokens.lock() {
+                t.by_repo.insert(repository_of(url), token.clone());
+            }
+            return Some(token);
+        }
+        let mut query: Vec<(&str, &str)> = Vec::new();
+        if let Some(service) = challenge.params.get("service") {
+            query.push(("service", service));
+        }
+        // Docker sends one `scope` parameter per space-separated scope
+        query.extend(
+            scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(|s| ("scope", s)),
+        );
         let mut exchange = Exchange {
-            operation: req.operation.map(str::to_owned),
-            method: req.method.to_string(),
-            url: url.clone(),
-            request_headers: header_pairs(&headers, true),
-            request_body_len: body.len(),
-            request_body: preview(&body, BODY_PREVIEW_BYTES),
+            operation: None,
+            method: "GET".to_owned(),
+            url: realm.clone(),
+            request_headers: vec![("authorization".into(), "<redacted>".into())],
+            request_body_len: 0,
+            request_body: String::new(),
             status: None,
             response_headers: Vec::new(),
             response_body_len: 0,
@@ -306,6 +359,156 @@ impl Http {
             error: None,
             violations: Vec::new(),
         };
+        let fetched = async {
+            let resp = self
+                .client
+                .get(realm)
+                .query(&query)
+                .basic_auth(username, Some(password))
+                .send()
+                .await?;
+            let status = resp.status().as_u16();
+            let final_url = resp.url().to_string();
+            let body = resp.bytes().await?;
+            Ok::<_, reqwest::Error>((status, final_url, body))
+        }
+        .await;
+        let token = match fetched {
+            Ok((status, final_url, body)) => {
+                exchange.url = final_url;
+                exchange.status = Some(status);
+                exchange.response_body_len = body.len();
+                let token = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .filter(|_| status == 200)
+                    .and_then(|v| {
+                        v.get("token")
+                            .or_else(|| v.get("access_token"))
+                            .and_then(|t| t.as_str())
+                            .map(str::to_owned)
+                    });
+                exchange.response_body = if token.is_some() {
+                    "(token response, redacted)".to_owned()
+                } else {
+                    preview(&body, BODY_PREVIEW_BYTES)
+                };
+                token
+            }
+            Err(e) => {
+                exchange.error = Some(error_chain(&e));
+                None
+            }
+        };
+        if let Ok(mut t) = transcript.lock() {
+            t.push(exchange);
+        }
+        let token = token?;
+        if let Ok(mut t) = self.tokens.lock() {
+            t.by_scope.insert(scope, token.clone());
+            t.by_repo.insert(repository_of(url), token.clone());
+        }
+        Some(token)
+    }
+
+    /// Sends `req`, recording the exchange in `transcript`. A Bearer challenge is answered
+    /// with a token from the realm and the request retried once (see [`Http`]).
+    pub async fn send(
+        &self,
+        req: Request,
+        transcript: &Arc<Mutex<Vec<Exchange>>>,
+    ) -> Result<Response, Outcome> {
+        let url = self.url(&req.path);
+        let authorization = self.authorization(&url);
+        let (first, exchange) = self.send_once(&req, authorization).await;
+        self.retry_with_token(&req, &url, first, exchange, transcript, false)
+            .await
+    }
+
+    /// After a first attempt: records it and, when it was a Bearer challenge we can answer,
+    /// retries with the token.
+    async fn retry_with_token(
+        &self,
+        req: &Request,
+        url: &str,
+        first: Result<Response, Outcome>,
+        mut exchange: Exchange,
+        transcript: &Arc<Mutex<Vec<Exchange>>>,
+        early: bool,
+    ) -> Result<Response, Outcome> {
+        let token = match &first {
+            Ok(resp) => self.token_for(url, resp, transcript).await,
+            Err(_) => None,
+        };
+        let Some(token) = token else {
+            if let Ok(mut t) = transcript.lock() {
+                t.push(exchange);
+            }
+            return first;
+        };
+        // the challenge answered the first attempt; only the retry is judged by the spec
+        exchange.violations.clear();
+        if let Ok(mut t) = transcript.lock() {
+            let at = t.len().saturating_sub(1);
+            t.insert(at, exchange);
+        }
+        let authorization = Some(format!("Bearer {token}"));
+        let (second, exchange) = if early {
+            self.send_early_once(req, authorization).await
+        } else {
+            self.send_once(req, authorization).await
+        };
+        if let Ok(mut t) = transcript.lock() {
+            t.push(exchange);
+        }
+        second
+    }
+
+    async fn send_once(
+        &self,
+        req: &Request,
+        authorization: Option<String>,
+    ) -> (Result<Response, Outcome>, Exchange) {
+        let url = self.url(&req.path);
+        let mut headers = HeaderMap::new();
+        if let Some(v) = authorization.and_then(|a| HeaderValue::from_str(&a).ok()) {
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
+        let mut exchange = Exchange {
+            operation: req.operation.map(str::to_owned),
+            method: req.method.to_string(),
+            url: url.clone(),
+            request_headers: Vec::new(),
+            request_body_len: 0,
+            request_body: String::new(),
+            status: None,
+            response_headers: Vec::new(),
+            response_body_len: 0,
+            response_body: String::new(),
+            error: None,
+            violations: Vec::new(),
+        };
+        for (name, value) in &req.headers {
+            let parsed = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| format!("bad request header name {name:?}: {e}"))
+                .and_then(|n| {
+                    HeaderValue::from_str(value)
+                        .map(|v| (n, v))
+                        .map_err(|e| format!("bad request header value {value:?}: {e}"))
+                });
+            match parsed {
+                Ok((n, v)) => {
+                    headers.append(n, v);
+                }
+                Err(e) => {
+                    exchange.error = Some(e.clone());
+                    return (Err(fail(e)), exchange);
+                }
+            }
+        }
+        let body = req.body.clone().unwrap_or_default();
+        exchange.request_headers = header_pairs(&headers, true);
+        exchange.request_body_len = body.len();
+        exchange.request_body = preview(&body, BODY_PREVIEW_BYTES);
         let mut builder = self
             .client
             .request(req.method.clone(), &url)
@@ -345,10 +548,7 @@ impl Http {
                 Err(fail(format!("transport error: {message}")))
             }
         };
-        if let Ok(mut t) = transcript.lock() {
-            t.push(exchange);
-        }
-        outcome
+        (outcome, exchange)
     }
 }
 
@@ -361,11 +561,24 @@ impl Http {
         req: Request,
         transcript: &Arc<Mutex<Vec<Exchange>>>,
     ) -> Result<Response, Outcome> {
+        let url = self.url(&req.path);
+        if !url.starts_with("http://") {
+            return self.send(req, transcript).await;
+        }
+        let authorization = self.authorization(&url);
+        let (first, exchange) = self.send_early_once(&req, authorization).await;
+        self.retry_with_token(&req, &url, first, exchange, transcript, true)
+            .await
+    }
+
+    async fn send_early_once(
+        &self,
+        req: &Request,
+        authorization: Option<String>,
+    ) -> (Result<Response, Outcome>, Exchange) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let url = self.url(&req.path);
-        let Some(rest) = url.strip_prefix("http://") else {
-            return self.send(req, transcript).await;
-        };
+        let rest = url.strip_prefix("http://").unwrap_or(&url);
         let (host, path) = match rest.split_once('/') {
             Some((host, path)) => (host.to_owned(), format!("/{path}")),
             None => (rest.to_owned(), "/".to_owned()),
@@ -377,17 +590,9 @@ impl Http {
             body.len()
         );
         let mut request_headers = req.headers.clone();
-        match &self.auth {
-            Auth::None => {}
-            Auth::Basic { username, password } => {
-                let token = base64_encode(format!("{username}:{password}").as_bytes());
-                head.push_str(&format!("Authorization: Basic {token}\r\n"));
-                request_headers.push(("authorization".into(), "<redacted>".into()));
-            }
-            Auth::Bearer(token) => {
-                head.push_str(&format!("Authorization: Bearer {token}\r\n"));
-                request_headers.push(("authorization".into(), "<redacted>".into()));
-            }
+        if let Some(authorization) = authorization {
+            head.push_str(&format!("Authorization: {authorization}\r\n"));
+            request_headers.push(("authorization".into(), "<redacted>".into()));
         }
         for (name, value) in &req.headers {
             head.push_str(&format!("{name}: {value}\r\n"));
@@ -449,11 +654,64 @@ impl Http {
                 Err(fail(format!("transport error: {} {url}: {e}", req.method)))
             }
         };
-        if let Ok(mut t) = transcript.lock() {
-            t.push(exchange);
-        }
-        outcome
+        (outcome, exchange)
     }
+}
+
+/// A parsed `WWW-Authenticate` challenge: scheme and its auth-params (names lowercased).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// `Basic`, `Bearer`, … as sent.
+    pub scheme: String,
+    /// Auth-params, quotes removed.
+    pub params: HashMap<String, String>,
+}
+
+/// Parses one challenge, `Scheme k="v", k2=v2` (RFC 9110 §11.6.1); quoted values may hold
+/// commas (Docker scopes do: `repository:a:pull,push`).
+pub fn parse_challenge(header: &str) -> Result<Challenge, String> {
+    let header = header.trim();
+    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+    let mut params = HashMap::new();
+    let mut rest = rest.trim();
+    while !rest.is_empty() {
+        let (key, after) = rest
+            .split_once('=')
+            .ok_or_else(|| format!("WWW-Authenticate {header:?}: parameter without '='"))?;
+        let after = after.trim_start();
+        let (value, tail) = if let Some(quoted) = after.strip_prefix('"') {
+            let end = quoted
+                .find('"')
+                .ok_or_else(|| format!("WWW-Authenticate {header:?}: unterminated quote"))?;
+            (&quoted[..end], &quoted[end + 1..])
+        } else {
+            after.split_once(',').unwrap_or((after, ""))
+        };
+        params.insert(key.trim().to_ascii_lowercase(), value.to_owned());
+        rest = tail.trim_start().trim_start_matches(',').trim_start();
+    }
+    Ok(Challenge {
+        scheme: scheme.to_owned(),
+        params,
+    })
+}
+
+/// The repository a `/v2/<name>/<kind>/…` URL addresses (empty for `/v2/` and the
+/// catalog). The last route keyword wins, since names may contain `manifests` or `blobs`.
+fn repository_of(url: &str) -> String {
+    let path = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest.find('/').map_or("", |i| &rest[i..]));
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let Some(rest) = path.strip_prefix("/v2/") else {
+        return String::new();
+    };
+    ["/blobs/", "/manifests/", "/tags/", "/referrers/"]
+        .iter()
+        .filter_map(|kw| rest.rfind(kw))
+        .max()
+        .map(|at| rest[..at].to_owned())
+        .unwrap_or_default()
 }
 
 /// Parses an HTTP/1.1 response read to connection close (Content-Length bodies only).
@@ -608,5 +866,33 @@ mod tests {
             "http://r.test/v2/a/blobs/uploads/x"
         );
         assert_eq!(http.url("https://s3.test/x"), "https://s3.test/x");
+    }
+
+    #[test]
+    fn repository_is_taken_before_the_last_route_keyword() {
+        assert_eq!(
+            repository_of("http://r.test/v2/a/b/manifests/latest"),
+            "a/b"
+        );
+        assert_eq!(
+            repository_of("http://r.test/v2/ns/manifests/x/blobs/uploads/u?digest=1"),
+            "ns/manifests/x"
+        );
+        assert_eq!(repository_of("/v2/x/tags/list?n=1"), "x");
+        assert_eq!(repository_of("http://r.test/v2/"), "");
+        assert_eq!(repository_of("http://r.test/v2/_catalog"), "");
+    }
+
+    #[test]
+    fn bearer_challenge_keeps_commas_inside_quotes() {
+        let c = parse_challenge(
+            r#"Bearer realm="https://a.test/token",service="reg",scope="repository:x/y:pull,push""#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.scheme, "Bearer");
+        assert_eq!(c.params["realm"], "https://a.test/token");
+        assert_eq!(c.params["scope"], "repository:x/y:pull,push");
+        assert_eq!(c.params["service"], "reg");
+        assert!(parse_challenge(r#"Basic realm="oops"#).is_err());
     }
 }

@@ -16,6 +16,31 @@ use quayside_spec::grammar::{Algorithm, Digest};
 use crate::check::{fail, Check, Level, Outcome, Workflow};
 use crate::http::{Auth, Exchange, Http, Request, Response};
 
+/// The manifest media types docker, containerd and skopeo list in Accept: OCI and Docker
+/// schema 2, images and indexes.
+pub const CLIENT_MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// Adds [`CLIENT_MANIFEST_ACCEPT`] to a manifest request that has no Accept of its own.
+/// Registries may negotiate on Accept (Distribution answers 404 to an OCI manifest GET
+/// without it), so checks about other things must not depend on its absence; requests
+/// built with [`Request::new`] directly stay as written.
+pub fn with_client_accept(req: Request) -> Request {
+    let is_manifest = req
+        .path
+        .split('?')
+        .next()
+        .is_some_and(|p| p.contains("/manifests/"));
+    let has_accept = req
+        .headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("accept"));
+    if is_manifest && !has_accept {
+        req.header("Accept", CLIENT_MANIFEST_ACCEPT)
+    } else {
+        req
+    }
+}
+
 /// What to test and how.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -186,16 +211,21 @@ impl Ctx {
             .await
     }
 
-    /// GET `path`, validated against `operation`.
+    /// GET `path`, validated against `operation`. Manifest GETs carry the Accept list real
+    /// clients send (see [`with_client_accept`]).
     pub async fn get(&self, path: &str, operation: &'static str) -> Result<Response, Outcome> {
-        self.send(Request::new(Method::GET, path).op(operation))
-            .await
+        self.send(with_client_accept(
+            Request::new(Method::GET, path).op(operation),
+        ))
+        .await
     }
 
-    /// HEAD `path`, validated against `operation`.
+    /// HEAD `path`, validated against `operation`; manifest HEADs carry Accept like GETs.
     pub async fn head(&self, path: &str, operation: &'static str) -> Result<Response, Outcome> {
-        self.send(Request::new(Method::HEAD, path).op(operation))
-            .await
+        self.send(with_client_accept(
+            Request::new(Method::HEAD, path).op(operation),
+        ))
+        .await
     }
 
     /// DELETE `path`, validated against `operation`.

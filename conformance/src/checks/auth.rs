@@ -5,14 +5,13 @@
 //! Requests here deliberately leave out or replace the configured credentials, so they
 //! go through their own client; each exchange is summarised with `ctx.note`.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use super::edge::expect_envelope;
 use crate::check::{ensure, fail, skip, unsupported, Check, CheckResult, Level, Outcome, Workflow};
-use crate::http::{Auth, Response};
+use crate::http::{Auth, Challenge, Response};
 use crate::runner::Ctx;
 
 /// How a request here authenticates.
@@ -63,41 +62,9 @@ async fn raw_get(ctx: &Ctx, url: &str, cred: Cred<'_>) -> Result<Response, Outco
     })
 }
 
-/// A parsed `WWW-Authenticate` challenge: scheme and its auth-params.
-#[derive(Debug)]
-struct Challenge {
-    scheme: String,
-    params: HashMap<String, String>,
-}
-
-/// Parses `Scheme k="v", k2="v2"` (RFC 9110 §11.6.1, one challenge).
+/// Parses one challenge, failing the check readably when it is malformed.
 fn parse_challenge(header: &str) -> Result<Challenge, Outcome> {
-    let header = header.trim();
-    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
-    let mut params = HashMap::new();
-    let mut rest = rest.trim();
-    while !rest.is_empty() {
-        let (key, after) = rest.split_once('=').ok_or_else(|| {
-            fail(format!(
-                "WWW-Authenticate {header:?}: parameter without '='"
-            ))
-        })?;
-        let after = after.trim_start();
-        let (value, tail) = if let Some(quoted) = after.strip_prefix('"') {
-            let end = quoted
-                .find('"')
-                .ok_or_else(|| fail(format!("WWW-Authenticate {header:?}: unterminated quote")))?;
-            (&quoted[..end], &quoted[end + 1..])
-        } else {
-            after.split_once(',').map_or((after, ""), |(v, t)| (v, t))
-        };
-        params.insert(key.trim().to_ascii_lowercase(), value.to_owned());
-        rest = tail.trim_start().trim_start_matches(',').trim_start();
-    }
-    Ok(Challenge {
-        scheme: scheme.to_owned(),
-        params,
-    })
+    crate::http::parse_challenge(header).map_err(fail)
 }
 
 /// The challenge of an anonymous request to `path`; skips when no credentials are set.

@@ -41,7 +41,7 @@ pub(crate) fn expect_deleted(resp: &Response, what: &str) -> CheckResult {
 
 /// Every manifest media type a client may accept, for GETs that must not depend on
 /// Accept negotiation (Distribution answers 404 to an OCI manifest without it).
-pub(crate) const ACCEPT_ANY_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+pub(crate) const ACCEPT_ANY_MANIFEST: &str = crate::runner::CLIENT_MANIFEST_ACCEPT;
 
 /// GET (or HEAD) of a manifest with an Accept header listing every media type.
 pub(crate) async fn fetch_manifest(

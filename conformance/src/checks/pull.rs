@@ -490,6 +490,23 @@ pub fn checks() -> Vec<Check> {
             },
         ),
         check(
+            "pull.manifest.no-accept-served-as-stored",
+            Level::Should,
+            "A manifest GET without Accept returns the stored manifest unchanged",
+            "end-3 SHOULD: clients SHOULD send Accept, so its absence is a client lapse a registry should tolerate by serving what it stores",
+            |ctx| async move {
+                let repo = ctx.repo();
+                let image = ctx.push_image(&repo, "latest").await?;
+                // built directly so no Accept is added (see runner::with_client_accept)
+                let resp = ctx
+                    .send(Request::new(Method::GET, format!("/v2/{repo}/manifests/latest")).op("manifest_get"))
+                    .await?;
+                ensure(resp.status == 200, || format!("GET without Accept answered {} (body: {})", resp.status, crate::http::preview(&resp.body, 200)))?;
+                ensure(resp.body.as_ref() == image.manifest.as_slice(), || "manifest bytes differ from the pushed ones".to_owned())?;
+                ensure_eq("Content-Type", resp.require_header("Content-Type")?, OCI_MANIFEST)
+            },
+        ),
+        check(
             "pull.manifest.layers-readable",
             Level::Must,
             "Every blob an image manifest references can be pulled from its repository",
