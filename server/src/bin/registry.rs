@@ -139,6 +139,21 @@ impl ServeArgs {
     }
 }
 
+/// One malloc arena: upload buffers are allocated on runtime threads and freed on storage
+/// threads, and glibc's per-thread arenas each kept megabytes of them. Measured: a 1 GiB
+/// push peaked 13 MiB above idle RSS with the default, under 8 MiB with one arena, at the
+/// same speed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    // SAFETY: mallopt only sets an allocator parameter; no other thread runs yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match cli.command {
@@ -153,6 +168,7 @@ fn main() -> ExitCode {
         }
     };
     logging::init(&config.log.level);
+    limit_malloc_arenas();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {

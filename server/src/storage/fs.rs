@@ -47,7 +47,7 @@ const INGEST_BATCH: usize = 1 << 20;
 /// Read buffers queued ahead of the client per download (bounds memory per download).
 const READ_QUEUE: usize = 2;
 /// Batches in flight per thread: bounds memory at a few MiB per upload.
-const INGEST_QUEUE: usize = 4;
+const INGEST_QUEUE: usize = 2;
 /// Written bytes after which the writer asks the kernel to start writing them back, so the
 /// fsync at commit finds little left to flush instead of a whole large blob.
 const WRITEBACK_EVERY: u64 = 8 << 20;
