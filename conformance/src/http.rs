@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -237,12 +237,24 @@ pub struct Http {
 }
 
 /// Tokens from the realm: by the scope they were asked for, and the last one that served
-/// each repository (so later requests there skip the 401 round trip).
+/// each repository (so later requests there skip the 401 round trip). Each expires a
+/// little before the `expires_in` the realm gave.
 #[derive(Debug, Default)]
 struct TokenCache {
-    by_scope: HashMap<String, String>,
-    by_repo: HashMap<String, String>,
+    by_scope: HashMap<String, (String, Instant)>,
+    by_repo: HashMap<String, (String, Instant)>,
 }
+
+impl TokenCache {
+    fn live(entry: Option<&(String, Instant)>) -> Option<String> {
+        entry
+            .filter(|(_, until)| Instant::now() < *until)
+            .map(|(token, _)| token.clone())
+    }
+}
+
+/// Token lifetime when the realm names none (the Docker token spec's default).
+const DEFAULT_TOKEN_SECS: u64 = 60;
 
 impl Http {
     /// A client for the registry at `base` (`http://host:port`, no trailing `/`).
@@ -288,7 +300,7 @@ impl Http {
                     .tokens
                     .lock()
                     .ok()
-                    .and_then(|t| t.by_repo.get(&repository_of(url)).cloned());
+                    .and_then(|t| TokenCache::live(t.by_repo.get(&repository_of(url))));
                 Some(match cached {
                     Some(token) => format!("Bearer {token}"),
                     None => format!(
@@ -302,37 +314,40 @@ impl Http {
 
     /// When `resp` is a 401 (or 403) with a Bearer challenge and Basic credentials are configured,
     /// a token for the challenged scope (cached, or fetched from the realm now).
-    async fn token_for(
-        &self,
-        url: &str,
-        resp: &Response,
-        transcript: &Arc<Mutex<Vec<Exchange>>>,
-    ) -> Option<String> {
+    /// Also returns the exchange with the realm, when there was one.
+    async fn token_for(&self, url: &str, resp: &Response) -> (Option<String>, Option<Exchange>) {
         let Auth::Basic { username, password } = &self.auth else {
-            return None;
+            return (None, None);
         };
         // 403 with a challenge is Docker's `insufficient_scope`: the token lacks an action
         if resp.status != 401 && resp.status != 403 {
-            return None;
+            return (None, None);
         }
-        let challenge = resp
+        let Some(challenge) = resp
             .header_all("www-authenticate")
             .into_iter()
             .filter_map(|h| parse_challenge(h).ok())
-            .find(|c| c.scheme.eq_ignore_ascii_case("bearer"))?;
-        let realm = challenge.params.get("realm")?;
+            .find(|c| c.scheme.eq_ignore_ascii_case("bearer"))
+        else {
+            return (None, None);
+        };
+        let Some(realm) = challenge.params.get("realm") else {
+            return (None, None);
+        };
         let scope = challenge.params.get("scope").cloned().unwrap_or_default();
         // an `error` param means the token we sent was refused: fetch a new one
         let cached = self
             .tokens
             .lock()
             .ok()
-            .and_then(|t| t.by_scope.get(&scope).cloned());
-        if let (Some(token), None) = (cached, challenge.params.get("error")) {
+            .and_then(|t| t.by_scope.get(&scope).cloned())
+            .filter(|(_, until)| Instant::now() < *until);
+        if let (Some(entry), None) = (cached, challenge.params.get("error")) {
+            let token = entry.0.clone();
             if let Ok(mut t) = self.tokens.lock() {
-                t.by_repo.insert(repository_of(url), token.clone());
+                t.by_repo.insert(repository_of(url), entry);
             }
-            return Some(token);
+            return (Some(token), None);
         }
         let mut query: Vec<(&str, &str)> = Vec::new();
         if let Some(service) = challenge.params.get("service") {
@@ -373,7 +388,7 @@ impl Http {
             Ok::<_, reqwest::Error>((status, final_url, body))
         }
         .await;
-        let token = match fetched {
+        let issued = match fetched {
             Ok((status, final_url, body)) => {
                 exchange.url = final_url;
                 exchange.status = Some(status);
@@ -382,10 +397,18 @@ impl Http {
                     .ok()
                     .filter(|_| status == 200)
                     .and_then(|v| {
-                        v.get("token")
+                        let token = v
+                            .get("token")
                             .or_else(|| v.get("access_token"))
-                            .and_then(|t| t.as_str())
-                            .map(str::to_owned)
+                            .and_then(|t| t.as_str())?
+                            .to_owned();
+                        let secs = v
+                            .get("expires_in")
+                            .and_then(serde_json::Value::as_u64)
+                            .unwrap_or(DEFAULT_TOKEN_SECS);
+                        // renew 10% early so a token never expires in flight
+                        let until = Instant::now() + Duration::from_secs(secs) * 9 / 10;
+                        Some((token, until))
                     });
                 exchange.response_body = if token.is_some() {
                     "(token response, redacted)".to_owned()
@@ -399,15 +422,14 @@ impl Http {
                 None
             }
         };
-        if let Ok(mut t) = transcript.lock() {
-            t.push(exchange);
-        }
-        let token = token?;
+        let Some((token, until)) = issued else {
+            return (None, Some(exchange));
+        };
         if let Ok(mut t) = self.tokens.lock() {
-            t.by_scope.insert(scope, token.clone());
-            t.by_repo.insert(repository_of(url), token.clone());
+            t.by_scope.insert(scope, (token.clone(), until));
+            t.by_repo.insert(repository_of(url), (token.clone(), until));
         }
-        Some(token)
+        (Some(token), Some(exchange))
     }
 
     /// Sends `req`, recording the exchange in `transcript`. A Bearer challenge is answered
@@ -435,22 +457,21 @@ impl Http {
         transcript: &Arc<Mutex<Vec<Exchange>>>,
         early: bool,
     ) -> Result<Response, Outcome> {
-        let token = match &first {
-            Ok(resp) => self.token_for(url, resp, transcript).await,
-            Err(_) => None,
+        let (token, realm_exchange) = match &first {
+            Ok(resp) => self.token_for(url, resp).await,
+            Err(_) => (None, None),
         };
+        if token.is_some() {
+            // the challenge answered the first attempt; only the retry is judged by the spec
+            exchange.violations.clear();
+        }
+        if let Ok(mut t) = transcript.lock() {
+            t.push(exchange);
+            t.extend(realm_exchange);
+        }
         let Some(token) = token else {
-            if let Ok(mut t) = transcript.lock() {
-                t.push(exchange);
-            }
             return first;
         };
-        // the challenge answered the first attempt; only the retry is judged by the spec
-        exchange.violations.clear();
-        if let Ok(mut t) = transcript.lock() {
-            let at = t.len().saturating_sub(1);
-            t.insert(at, exchange);
-        }
         let authorization = Some(format!("Bearer {token}"));
         let (second, exchange) = if early {
             self.send_early_once(req, authorization).await
@@ -866,6 +887,114 @@ mod tests {
             "http://r.test/v2/a/blobs/uploads/x"
         );
         assert_eq!(http.url("https://s3.test/x"), "https://s3.test/x");
+    }
+
+    /// One listener playing registry and realm: `/token` issues `tok-<n>` for valid Basic
+    /// credentials; everything else wants `Bearer tok-…` and challenges otherwise.
+    async fn fake_token_registry() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let base = format!(
+            "http://{}",
+            listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+        );
+        let issued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (realm, counter) = (format!("{base}/token"), issued.clone());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 2048];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+                let (status, extra, body) = if head
+                    .starts_with("get /token?service=reg&scope=repository%3aa%2fb%3apull ")
+                {
+                    if head.contains(&format!(
+                        "authorization: basic {}",
+                        base64_encode(b"u:p").to_ascii_lowercase()
+                    )) {
+                        let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        (
+                            200,
+                            String::new(),
+                            format!(r#"{{"token":"tok-{n}","expires_in":300}}"#),
+                        )
+                    } else {
+                        (401, String::new(), "{}".to_owned())
+                    }
+                } else if head.contains("authorization: bearer tok-") {
+                    (200, String::new(), "{}".to_owned())
+                } else {
+                    let challenge = format!("WWW-Authenticate: Bearer realm=\"{realm}\",service=\"reg\",scope=\"repository:a/b:pull\"\r\n");
+                    (401, challenge, "{}".to_owned())
+                };
+                let reply = format!("HTTP/1.1 {status} X\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                let _ = stream.write_all(reply.as_bytes()).await;
+            }
+        });
+        (base, issued)
+    }
+
+    #[tokio::test]
+    async fn bearer_challenge_fetches_a_token_retries_once_and_caches_it() {
+        let (base, issued) = fake_token_registry().await;
+        let auth = Auth::Basic {
+            username: "u".into(),
+            password: "p".into(),
+        };
+        let http = Http::new(&base, auth, false).unwrap_or_else(|e| panic!("{e}"));
+        let transcript = Arc::new(Mutex::new(Vec::new()));
+        let first = http
+            .send(Request::new(Method::GET, "/v2/a/b/tags/list"), &transcript)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(first.status, 200);
+        let statuses = |t: &Arc<Mutex<Vec<Exchange>>>| -> Vec<Option<u16>> {
+            t.lock()
+                .map(|t| t.iter().map(|e| e.status).collect())
+                .unwrap_or_default()
+        };
+        // challenged, token from the realm, retried
+        assert_eq!(statuses(&transcript), [Some(401), Some(200), Some(200)]);
+        let second = http
+            .send(
+                Request::new(Method::GET, "/v2/a/b/manifests/x"),
+                &transcript,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(second.status, 200);
+        assert_eq!(
+            statuses(&transcript).len(),
+            4,
+            "the cached token went first"
+        );
+        assert_eq!(issued.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn bearer_challenge_with_refused_credentials_returns_the_401() {
+        let (base, issued) = fake_token_registry().await;
+        let auth = Auth::Basic {
+            username: "u".into(),
+            password: "wrong".into(),
+        };
+        let http = Http::new(&base, auth, false).unwrap_or_else(|e| panic!("{e}"));
+        let transcript = Arc::new(Mutex::new(Vec::new()));
+        let resp = http
+            .send(Request::new(Method::GET, "/v2/a/b/tags/list"), &transcript)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(resp.status, 401);
+        assert_eq!(transcript.lock().map(|t| t.len()).unwrap_or_default(), 2);
+        assert_eq!(issued.load(std::sync::atomic::Ordering::Relaxed), 0);
     }
 
     #[test]
