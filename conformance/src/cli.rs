@@ -22,10 +22,10 @@ pub struct Args {
     /// Second namespace for cross-repository mounts.
     #[arg(long, env = "OCI_CROSSMOUNT_NAMESPACE")]
     pub crossmount_namespace: Option<String>,
-    /// Basic auth user.
+    /// User name: sent as Basic, or to the realm of a Bearer challenge for a token.
     #[arg(long, env = "OCI_USERNAME", requires = "password")]
     pub username: Option<String>,
-    /// Basic auth password.
+    /// Password for `--username`.
     #[arg(long, env = "OCI_PASSWORD")]
     pub password: Option<String>,
     /// Bearer token used as is.
