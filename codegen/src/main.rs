@@ -17,8 +17,14 @@ struct Args {
     root: PathBuf,
 }
 
+/// The workspace this binary belongs to: `cargo run` names the package folder at run time
+/// (right even when a shared target dir holds a binary built from another checkout);
+/// otherwise the folder it was built from.
 fn default_root() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+    let package = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    package.join("..")
 }
 
 fn main() -> ExitCode {
