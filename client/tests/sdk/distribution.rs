@@ -214,18 +214,7 @@ async fn skopeo_and_dist_agree_byte_for_byte_in_both_directions() {
     );
 
     // dist pushes; skopeo pulls (verifying every digest) and inspects.
-    assert_ok(
-        &dist(
-            home.path(),
-            &[
-                "push",
-                &format!("oci:{}:v1", src.display()),
-                &format!("{h}/byd/img:v1"),
-                "--plain-http",
-            ],
-        )
-        .await,
-    );
+    dist_push(home.path(), &src, "v1", &format!("{h}/byd/img:v1")).await;
     let pulled = work.path().join("skopeo-pulled");
     skopeo(&[
         "copy",
@@ -254,18 +243,7 @@ async fn index_and_referrer_use_the_tag_schema_fallback_on_distribution() {
     let src = work.path().join("src");
     let index = index_layout(&src, "multi");
     let h = &reg.host;
-    assert_ok(
-        &dist(
-            home.path(),
-            &[
-                "push",
-                &format!("oci:{}:multi", src.display()),
-                &format!("{h}/m/img:multi"),
-                "--plain-http",
-            ],
-        )
-        .await,
-    );
+    dist_push(home.path(), &src, "multi", &format!("{h}/m/img:multi")).await;
 
     let registry = Registry::new(h, true, None).unwrap();
     let subject: Digest = index.parse().unwrap();
@@ -634,18 +612,7 @@ async fn index_copies_from_our_registry_to_distribution_unchanged() {
     let src = work.path().join("src");
     let digest = index_layout(&src, "multi");
     let (a, b) = (&ours.host, &theirs.host);
-    assert_ok(
-        &dist(
-            home.path(),
-            &[
-                "push",
-                &format!("oci:{}:multi", src.display()),
-                &format!("{a}/x/multi:1"),
-                "--plain-http",
-            ],
-        )
-        .await,
-    );
+    dist_push(home.path(), &src, "multi", &format!("{a}/x/multi:1")).await;
     let out = dist(
         home.path(),
         &[

@@ -28,6 +28,12 @@ pub async fn dist(home: &Path, args: &[&str]) -> Output {
         .expect("run dist")
 }
 
+/// `dist push oci:LAYOUT:TAG DEST --plain-http`, which must succeed.
+pub async fn dist_push(home: &Path, layout: &Path, tag: &str, dest: &str) {
+    let source = format!("oci:{}:{tag}", layout.display());
+    assert_ok(&dist(home, &["push", &source, dest, "--plain-http"]).await);
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

@@ -90,18 +90,7 @@ async fn multi_platform_index_is_copied_recursively_between_repositories() {
     let digest = index_layout(&src, "multi");
 
     let h = &reg.host;
-    assert_ok(
-        &dist(
-            home.path(),
-            &[
-                "push",
-                &format!("oci:{}:multi", src.display()),
-                &format!("{h}/a/multi:1"),
-                "--plain-http",
-            ],
-        )
-        .await,
-    );
+    dist_push(home.path(), &src, "multi", &format!("{h}/a/multi:1")).await;
     // Registry to registry (same host: blobs are mounted), then to a layout.
     assert_ok(
         &dist(
@@ -212,18 +201,7 @@ async fn artifact_with_subject_is_listed_as_referrer_and_copied_with_referrers()
     let src = work.path().join("src");
     let subject = image_layout(&src, "v1", &[b"subject layer"]);
     let h = &reg.host;
-    assert_ok(
-        &dist(
-            home.path(),
-            &[
-                "push",
-                &format!("oci:{}:v1", src.display()),
-                &format!("{h}/art/app:v1"),
-                "--plain-http",
-            ],
-        )
-        .await,
-    );
+    dist_push(home.path(), &src, "v1", &format!("{h}/art/app:v1")).await;
 
     let registry = Registry::new(h, true, None).unwrap();
     let subject: Digest = subject.parse().unwrap();
