@@ -1,0 +1,274 @@
+//! Appending upload data with direct I/O (`O_DIRECT`): bytes go from one aligned buffer
+//! straight to the device, bypassing the page cache.
+//!
+//! Why: on the machines we measured, filling the page cache is the slowest part of a push
+//! (allocating cache pages ran at ~1 GB/s, and the fsync before a blob is published then
+//! waited for the whole blob's writeback), while direct writes of a few MiB ran at
+//! 1.4–1.9 GB/s and leave nothing to flush at commit. A registry ingesting large layers
+//! also should not evict the blobs it is serving from the page cache.
+//!
+//! Direct I/O needs buffer address, file offset and length aligned to the device's block
+//! size. The appender keeps the file's last partial block in its buffer (reading it back
+//! when a session resumes at an unaligned size), pads the final write to a whole block and
+//! then truncates the file to its real length. A crash between the two leaves bytes past
+//! the acknowledged size, which the session logic already ignores and truncates. Where the
+//! filesystem refuses direct I/O (`EINVAL`: tmpfs on old kernels, some network and FUSE
+//! filesystems), the appender falls back to ordinary buffered writes.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// Alignment for direct I/O: the largest logical block size in common use (4 KiB drives;
+/// 512-byte devices accept it too).
+pub const ALIGN: usize = 4096;
+
+/// Size of one write: large enough that per-request cost vanishes, small enough to keep
+/// RSS low during a push (measured: 1, 2 and 4 MiB writes gave the same push speed, as the
+/// writes overlap hashing; 4 MiB cost 2 MiB more peak RSS than 1 MiB).
+pub const WRITE_SIZE: usize = 1 << 20;
+
+/// One block of the aligned buffer; a `Vec` of these is aligned without unsafe allocation.
+#[derive(Clone, Copy)]
+#[repr(C, align(4096))]
+struct Block([u8; ALIGN]);
+
+/// A heap buffer whose address and length are multiples of [`ALIGN`].
+pub struct AlignedBuf {
+    blocks: Vec<Block>,
+}
+
+impl AlignedBuf {
+    /// A zeroed buffer of `len` bytes rounded up to whole blocks.
+    pub fn new(len: usize) -> AlignedBuf {
+        AlignedBuf {
+            blocks: vec![Block([0; ALIGN]); len.div_ceil(ALIGN)],
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.blocks.len() * ALIGN
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: `Block` is `repr(C)` plain bytes without padding, so the blocks are one
+        // contiguous, initialised run of `len()` bytes.
+        unsafe { std::slice::from_raw_parts(self.blocks.as_ptr().cast::<u8>(), self.len()) }
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as in `as_slice`; the borrow of `self` is exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.blocks.as_mut_ptr().cast::<u8>(), self.len()) }
+    }
+}
+
+impl AsRef<[u8]> for AlignedBuf {
+    fn as_ref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+/// Opens `path` for writing with `O_DIRECT` when the filesystem supports it; the flag says
+/// whether it did.
+fn open_direct(path: &Path) -> io::Result<(File, bool)> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        match OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(path)
+        {
+            Ok(file) => return Ok((file, true)),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((OpenOptions::new().write(true).open(path)?, false))
+}
+
+/// Turns `O_DIRECT` off on an open file, for filesystems that accept the flag at open but
+/// refuse the writes.
+#[cfg(target_os = "linux")]
+fn clear_direct(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor we own, with integer arguments only.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_DIRECT) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn clear_direct(_file: &File) -> io::Result<()> {
+    Ok(())
+}
+
+/// Appends to a file whose first `size` bytes are kept, bypassing the page cache.
+pub struct DirectAppender {
+    file: File,
+    direct: bool,
+    buf: AlignedBuf,
+    /// Bytes of `buf` holding data; `buf[..filled]` belongs at file offset `at`.
+    filled: usize,
+    /// File offset of `buf[0]`; a multiple of [`ALIGN`].
+    at: u64,
+    /// Bytes appended through this appender.
+    appended: u64,
+}
+
+impl DirectAppender {
+    /// Opens `path` to append after its first `size` bytes. The file must be at least
+    /// `size` bytes long; anything past `size` is overwritten (and cut at [`finish`]).
+    ///
+    /// [`finish`]: DirectAppender::finish
+    pub fn open(path: &Path, size: u64) -> io::Result<DirectAppender> {
+        let (file, direct) = open_direct(path)?;
+        let mut buf = AlignedBuf::new(WRITE_SIZE);
+        let at = size - size % ALIGN as u64;
+        let filled = (size - at) as usize;
+        if filled > 0 {
+            // The partial last block is rewritten whole; a buffered read is fine here (the
+            // kernel drops cached pages a direct write overlaps).
+            File::open(path)?.read_exact_at(&mut buf.as_mut_slice()[..filled], at)?;
+        }
+        Ok(DirectAppender {
+            file,
+            direct,
+            buf,
+            filled,
+            at,
+            appended: 0,
+        })
+    }
+
+    /// Appends `data`, writing whole buffers as they fill.
+    pub fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
+        self.appended += data.len() as u64;
+        while !data.is_empty() {
+            let room = self.buf.len() - self.filled;
+            let n = room.min(data.len());
+            self.buf.as_mut_slice()[self.filled..self.filled + n].copy_from_slice(&data[..n]);
+            self.filled += n;
+            data = &data[n..];
+            if self.filled == self.buf.len() {
+                self.flush_buffer(self.filled)?;
+                self.at += self.filled as u64;
+                self.filled = 0;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what is buffered and cuts the file at its real end. Returns the number of
+    /// bytes appended. Not durable: the caller fsyncs before publishing.
+    pub fn finish(mut self) -> io::Result<u64> {
+        let end = self.at + self.filled as u64;
+        if self.filled > 0 {
+            // Direct writes cover whole blocks: pad with zeros, then truncate.
+            let padded = self.filled.next_multiple_of(ALIGN);
+            self.buf.as_mut_slice()[self.filled..padded].fill(0);
+            self.flush_buffer(if self.direct { padded } else { self.filled })?;
+        }
+        if self.file.metadata()?.len() != end {
+            self.file.set_len(end)?;
+        }
+        Ok(self.appended)
+    }
+
+    /// Writes `buf[..len]` at `at`, switching to buffered writes if direct ones are refused.
+    fn flush_buffer(&mut self, len: usize) -> io::Result<()> {
+        match self.file.write_all_at(&self.buf.as_slice()[..len], self.at) {
+            Err(e) if self.direct && e.raw_os_error() == Some(invalid_argument()) => {
+                clear_direct(&self.file)?;
+                self.direct = false;
+                self.file.write_all_at(&self.buf.as_slice()[..len], self.at)
+            }
+            result => result,
+        }
+    }
+}
+
+fn invalid_argument() -> i32 {
+    #[cfg(target_os = "linux")]
+    {
+        libc::EINVAL
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        22
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic bytes that differ at every offset within a run.
+    fn pattern(len: usize, seed: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[3] ^ seed)
+            .collect()
+    }
+
+    #[test]
+    fn appends_at_unaligned_sizes_keep_every_byte() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("data");
+        std::fs::write(&path, b"").expect("create");
+        let mut expected = Vec::new();
+        // Sessions resuming at unaligned sizes, writes straddling buffer boundaries, and
+        // an append of nothing.
+        let sessions: &[&[usize]] = &[
+            &[1],
+            &[ALIGN - 2, 3],
+            &[0],
+            &[WRITE_SIZE - 7, 20, ALIGN],
+            &[WRITE_SIZE * 2 + 5],
+            &[13, 1, 4090],
+        ];
+        for (round, writes) in sessions.iter().enumerate() {
+            let size = expected.len() as u64;
+            let mut appender = DirectAppender::open(&path, size).expect("open");
+            let mut appended = 0;
+            for (i, &len) in writes.iter().enumerate() {
+                let data = pattern(len, (round * 16 + i) as u8);
+                appender.write(&data).expect("write");
+                expected.extend_from_slice(&data);
+                appended += len as u64;
+            }
+            assert_eq!(appender.finish().expect("finish"), appended);
+            let on_disk = std::fs::read(&path).expect("read back");
+            assert_eq!(on_disk.len(), expected.len(), "length after round {round}");
+            assert!(on_disk == expected, "content after round {round}");
+        }
+    }
+
+    #[test]
+    fn bytes_past_the_kept_size_are_replaced_and_cut() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("data");
+        // 5000 bytes on disk, of which only 4100 were acknowledged.
+        std::fs::write(&path, pattern(5000, 1)).expect("create");
+        let mut appender = DirectAppender::open(&path, 4100).expect("open");
+        appender.write(b"tail").expect("write");
+        assert_eq!(appender.finish().expect("finish"), 4);
+        let mut expected = pattern(4100, 1);
+        expected.extend_from_slice(b"tail");
+        assert!(std::fs::read(&path).expect("read back") == expected);
+    }
+
+    #[test]
+    fn buffers_are_block_aligned() {
+        let buf = AlignedBuf::new(ALIGN + 1);
+        assert_eq!(buf.len(), 2 * ALIGN);
+        assert_eq!(buf.as_slice().as_ptr() as usize % ALIGN, 0);
+    }
+}
