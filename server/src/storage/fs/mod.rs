@@ -19,7 +19,7 @@
 //! One process owns a root at a time (the metadata database's lock enforces it).
 
 use std::collections::HashMap;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -31,26 +31,27 @@ use futures::StreamExt;
 use quayside_spec::grammar::{Algorithm, Digest, Digester};
 use serde::{Deserialize, Serialize};
 
+mod direct;
+mod read;
+
 use super::memory::check_offset;
 use super::{
     algorithm_of, verify, BlobInfo, BlobRead, BlobStore, ByteRange, ByteStream, UploadId,
     UploadStatus,
 };
 use crate::error::{Error, Result};
+use direct::DirectAppender;
 
-/// Read buffer for serving and re-hashing blobs: large enough that per-chunk overhead
-/// vanishes next to hashing and copying.
-const READ_BUFFER: usize = 1 << 20;
+/// Read buffer for re-hashing upload data, and the size of the chunks a download is sent
+/// in: large enough that per-chunk overhead vanishes next to copying.
+const READ_CHUNK: usize = 2 << 20;
 /// Bytes gathered from the body before a hand-off to the writing and hashing threads (a
 /// list of frames, not a copy): one wake-up per MiB instead of one per network frame.
-const INGEST_BATCH: usize = 1 << 20;
+const INGEST_BATCH: usize = 256 << 10;
 /// Read buffers queued ahead of the client per download (bounds memory per download).
 const READ_QUEUE: usize = 2;
 /// Batches in flight per thread: bounds memory at a few MiB per upload.
 const INGEST_QUEUE: usize = 2;
-/// Written bytes after which the writer asks the kernel to start writing them back, so the
-/// fsync at commit finds little left to flush instead of a whole large blob.
-const WRITEBACK_EVERY: u64 = 8 << 20;
 
 /// Blobs and upload sessions as files under a root directory.
 #[derive(Debug)]
@@ -133,47 +134,20 @@ fn write_replace(tmp: &Path, target: &Path, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// Starts (without waiting for) writeback of `len` bytes at `offset`.
-#[cfg(target_os = "linux")]
-fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
-    use std::os::fd::AsRawFd;
-    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
-        return;
-    };
-    // SAFETY: the descriptor is open for the duration of the call; the syscall only reads
-    // its arguments. Failure is harmless: the fsync at commit still flushes everything.
-    unsafe {
-        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn start_writeback(_file: &std::fs::File, _offset: u64, _len: u64) {}
-
-/// Streams `range` of `file` from one blocking thread that reads straight into the buffers
-/// it sends: one copy from the page cache, one thread hop per MiB (tokio's `File` adds a
-/// second copy and a blocking-pool task per read). The thread stops when the receiver is
-/// dropped (client gone).
-fn read_stream(mut file: std::fs::File, range: Range<u64>) -> ByteStream {
+/// Streams `range` of a blob file from one blocking thread that reads chunks ahead
+/// of the client (see `read.rs` for how a chunk is read). The thread stops when the
+/// receiver is dropped (client gone).
+fn read_stream(file: std::fs::File, range: Range<u64>) -> ByteStream {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes>>(READ_QUEUE);
     tokio::task::spawn_blocking(move || {
-        let fail = |e: io::Error| Err(Error::io("reading a blob", e));
-        if let Err(e) = file.seek(SeekFrom::Start(range.start)) {
-            let _ = tx.blocking_send(fail(e));
-            return;
-        }
-        let mut left = range.end - range.start;
-        while left > 0 {
-            let want = left.min(READ_BUFFER as u64);
-            let mut buffer = Vec::with_capacity(want as usize);
-            let item = match (&mut file).take(want).read_to_end(&mut buffer) {
-                Ok(0) => fail(io::ErrorKind::UnexpectedEof.into()),
-                Ok(n) => {
-                    left -= n as u64;
-                    Ok(Bytes::from(buffer))
-                }
-                Err(e) => fail(e),
-            };
+        let reader = read::ChunkReader::new(file);
+        let mut at = range.start;
+        while at < range.end {
+            let end = range.end.min(at + READ_CHUNK as u64);
+            let item = reader
+                .chunk(at..end)
+                .map_err(|e| Error::io("reading a blob", e));
+            at = end;
             let stop = item.is_err();
             if tx.blocking_send(item).is_err() || stop {
                 return;
@@ -190,7 +164,7 @@ fn read_stream(mut file: std::fs::File, range: Range<u64>) -> ByteStream {
 fn hash_file(path: &Path, algorithm: Algorithm, size: u64) -> io::Result<Digester> {
     let mut hasher = Digester::new(algorithm);
     let mut file = std::fs::File::open(path)?.take(size);
-    let mut buf = vec![0u8; READ_BUFFER];
+    let mut buf = vec![0u8; READ_CHUNK];
     let mut seen = 0u64;
     loop {
         let n = file.read(&mut buf)?;
@@ -209,12 +183,14 @@ fn hash_file(path: &Path, algorithm: Algorithm, size: u64) -> io::Result<Digeste
     Ok(hasher)
 }
 
-/// Streams `body` onto the end of `file` while hashing it: one blocking thread writes and
-/// another hashes the same batches (shared, never copied), so on two cores the hash and the
-/// write overlap. Returns the hasher and the number of bytes written. No fsync here: data
-/// is made durable once, at commit, before it is published.
+/// Streams `body` onto `path` after its first `size` bytes while hashing it: one blocking
+/// thread writes (direct I/O, see `direct.rs`) and another hashes the same batches (shared,
+/// never copied), so on two cores the hash and the write overlap. Returns the hasher and
+/// the number of bytes written. No fsync here: data is made durable once, at commit,
+/// before it is published.
 async fn ingest(
-    mut file: std::fs::File,
+    path: PathBuf,
+    size: u64,
     mut hasher: Digester,
     mut body: ByteStream,
 ) -> Result<(Digester, u64)> {
@@ -222,20 +198,13 @@ async fn ingest(
     let (to_writer, mut writer_rx) = tokio::sync::mpsc::channel::<Batch>(INGEST_QUEUE);
     let (to_hasher, mut hasher_rx) = tokio::sync::mpsc::channel::<Batch>(INGEST_QUEUE);
     let writer = tokio::task::spawn_blocking(move || -> io::Result<u64> {
-        let start = file.stream_position()?;
-        let mut written = 0u64;
-        let mut flushed = 0u64;
+        let mut out = DirectAppender::open(&path, size)?;
         while let Some(batch) = writer_rx.blocking_recv() {
             for chunk in batch.iter() {
-                file.write_all(chunk)?;
-                written += chunk.len() as u64;
-            }
-            if written - flushed >= WRITEBACK_EVERY {
-                start_writeback(&file, start + flushed, written - flushed);
-                flushed = written;
+                out.write(chunk)?;
             }
         }
-        Ok(written)
+        out.finish()
     });
     let hashing = tokio::task::spawn_blocking(move || {
         while let Some(batch) = hasher_rx.blocking_recv() {
@@ -397,27 +366,22 @@ impl FsBlobStore {
         let cached = hot
             .take()
             .filter(|h| h.size == size && h.hasher.algorithm() == algorithm);
+        let path = data.clone();
         let prepared = blocking("preparing upload data", move || {
-            let mut file = std::fs::OpenOptions::new().write(true).open(&data)?;
-            let len = file.metadata()?.len();
-            if len < size {
+            // Bytes past `size` (an append cut short) are overwritten by the next one.
+            if std::fs::metadata(&path)?.len() < size {
                 return Ok(None);
             }
-            if len > size {
-                file.set_len(size)?;
-            }
-            file.seek(SeekFrom::Start(size))?;
-            let hasher = match cached {
+            Ok(Some(match cached {
                 Some(h) => h.hasher,
-                None => hash_file(&data, algorithm, size)?,
-            };
-            Ok(Some((file, hasher)))
+                None => hash_file(&path, algorithm, size)?,
+            }))
         })
         .await?;
-        let Some((file, hasher)) = prepared else {
+        let Some(hasher) = prepared else {
             return Err(self.lost(id).await);
         };
-        let (hasher, written) = ingest(file, hasher, body).await?;
+        let (hasher, written) = ingest(data, size, hasher, body).await?;
         state.size += written;
         state.updated_ms = now_ms();
         self.write_state(id, &state).await?;
@@ -475,7 +439,8 @@ impl FsBlobStore {
             if len > size {
                 file.set_len(size)?;
             }
-            // Durable before it can be published (most of it was written back during ingest).
+            // Durable before it can be published (the data went to the device during ingest;
+            // this flushes its metadata and the device's cache).
             file.sync_data()?;
             Ok(Some(match cached {
                 Some(h) => h.hasher.finalize(),
@@ -708,13 +673,13 @@ mod tests {
     async fn reads_stream_in_bounded_chunks_rather_than_whole_blobs() {
         let dir = tempfile::tempdir().unwrap();
         let store = FsBlobStore::open(dir.path()).await.unwrap();
-        let data: Vec<u8> = (0..3 * READ_BUFFER + 5).map(|i| (i % 251) as u8).collect();
+        let data: Vec<u8> = (0..3 * READ_CHUNK + 5).map(|i| (i % 251) as u8).collect();
         let d = Digest::of(&data);
         store.put(&d, Bytes::from(data.clone())).await.unwrap();
         let read = store.read(&d, None).await.unwrap();
         let parts: Vec<Bytes> = read.body.try_collect().await.unwrap();
         assert!(parts.len() >= 4, "{} parts", parts.len());
-        assert!(parts.iter().all(|p| p.len() <= READ_BUFFER));
+        assert!(parts.iter().all(|p| p.len() <= READ_CHUNK));
         assert_eq!(parts.concat(), data);
     }
 
@@ -722,10 +687,10 @@ mod tests {
     async fn range_reads_cross_buffer_boundaries_exactly() {
         let dir = tempfile::tempdir().unwrap();
         let store = FsBlobStore::open(dir.path()).await.unwrap();
-        let data: Vec<u8> = (0..2 * READ_BUFFER + 9).map(|i| (i % 241) as u8).collect();
+        let data: Vec<u8> = (0..2 * READ_CHUNK + 9).map(|i| (i % 241) as u8).collect();
         let d = Digest::of(&data);
         store.put(&d, Bytes::from(data.clone())).await.unwrap();
-        let (start, end) = (READ_BUFFER as u64 - 3, 2 * READ_BUFFER as u64 + 4);
+        let (start, end) = (READ_CHUNK as u64 - 3, 2 * READ_CHUNK as u64 + 4);
         let range = ByteRange::From {
             start,
             end: Some(end),
