@@ -10,6 +10,9 @@ use futures::stream::{self, Stream, StreamExt};
 use reqwest::{header, Client, Response, StatusCode};
 use sha2::{Digest as _, Sha256};
 
+use crate::load::Target;
+use crate::rawget::{self, Fetched};
+
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCTET: &str = "application/octet-stream";
 const PIECE: usize = 1 << 20;
@@ -158,28 +161,46 @@ impl Registry {
     }
 
     /// Downloads a blob, checking its length (and digest when `verify`), and returns the
-    /// seconds from the request to the last byte.
+    /// seconds from the request to the last byte. Plain-HTTP registries that answer `200`
+    /// directly are read with [`rawget`](crate::rawget) (one copy per byte); redirects,
+    /// authentication and TLS go through reqwest.
     pub async fn pull(&self, blob: &Blob, verify: bool) -> Result<f64> {
         let start = Instant::now();
-        let response = self
-            .client
-            .get(format!(
-                "{}/v2/{}/blobs/{}",
-                self.base, self.repo, blob.digest
-            ))
-            .send()
-            .await?;
-        let response = expect(response, &[StatusCode::OK], "GET blob").await?;
-        let mut body = response.bytes_stream();
-        let mut received = 0u64;
+        let path = format!("/v2/{}/blobs/{}", self.repo, blob.digest);
         let mut hasher = verify.then(Sha256::new);
-        while let Some(piece) = body.next().await {
-            let piece = piece.context("reading the blob body")?;
-            received += piece.len() as u64;
-            if let Some(hasher) = hasher.as_mut() {
-                hasher.update(&piece);
+        let mut received = None;
+        if let Ok(target) = Target::parse(&self.base) {
+            let fetched = rawget::get(&target, &path, |piece| {
+                if let Some(hasher) = hasher.as_mut() {
+                    hasher.update(piece);
+                }
+            })
+            .await?;
+            if let Fetched::Body(n) = fetched {
+                received = Some(n);
             }
         }
+        let received = match received {
+            Some(n) => n,
+            None => {
+                let response = self
+                    .client
+                    .get(format!("{}{path}", self.base))
+                    .send()
+                    .await?;
+                let response = expect(response, &[StatusCode::OK], "GET blob").await?;
+                let mut body = response.bytes_stream();
+                let mut received = 0u64;
+                while let Some(piece) = body.next().await {
+                    let piece = piece.context("reading the blob body")?;
+                    received += piece.len() as u64;
+                    if let Some(hasher) = hasher.as_mut() {
+                        hasher.update(&piece);
+                    }
+                }
+                received
+            }
+        };
         let seconds = start.elapsed().as_secs_f64();
         if received != blob.size {
             bail!("GET blob returned {received} bytes, expected {}", blob.size);

@@ -19,6 +19,16 @@ pub struct Target {
 }
 
 impl Target {
+    /// `host:port` to connect to.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The `Host` header.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
     pub fn parse(base: &str) -> Result<Target> {
         let Some(rest) = base.strip_prefix("http://") else {
             bail!("request-rate scenarios need a plain http:// URL, got {base}");

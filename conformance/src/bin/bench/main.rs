@@ -5,6 +5,7 @@
 
 mod blobs;
 mod load;
+mod rawget;
 mod report;
 mod units;
 
