@@ -111,10 +111,20 @@ fn clear_direct(_file: &File) -> io::Result<()> {
     Ok(())
 }
 
-/// Appends to a file whose first `size` bytes are kept, bypassing the page cache.
+/// A full buffer on its way to the I/O thread: `buf[..len]` belongs at file offset `at`;
+/// `padded` is `len` rounded up to whole blocks (what a direct write must cover).
+struct Job {
+    buf: AlignedBuf,
+    len: usize,
+    padded: usize,
+    at: u64,
+}
+
+/// Appends to a file whose first `size` bytes are kept, bypassing the page cache. The
+/// caller's thread copies data into one buffer while a thread of the appender writes the
+/// previous one (write-behind with two buffers): on two cores, hashing and copying on one
+/// side and the device write on the other overlap instead of taking turns.
 pub struct DirectAppender {
-    file: File,
-    direct: bool,
     buf: AlignedBuf,
     /// Bytes of `buf` holding data; `buf[..filled]` belongs at file offset `at`.
     filled: usize,
@@ -122,6 +132,9 @@ pub struct DirectAppender {
     at: u64,
     /// Bytes appended through this appender.
     appended: u64,
+    jobs: Option<std::sync::mpsc::SyncSender<Job>>,
+    free: std::sync::mpsc::Receiver<AlignedBuf>,
+    io: Option<std::thread::JoinHandle<io::Result<File>>>,
 }
 
 impl DirectAppender {
@@ -139,17 +152,26 @@ impl DirectAppender {
             // kernel drops cached pages a direct write overlaps).
             File::open(path)?.read_exact_at(&mut buf.as_mut_slice()[..filled], at)?;
         }
+        let (jobs, queued) = std::sync::mpsc::sync_channel::<Job>(1);
+        let (give_back, free) = std::sync::mpsc::sync_channel(2);
+        give_back
+            .send(AlignedBuf::new(WRITE_SIZE))
+            .map_err(|_| io::Error::other("buffer queue closed"))?;
+        let io = std::thread::Builder::new()
+            .name("upload-writer".into())
+            .spawn(move || write_jobs(file, direct, queued, give_back))?;
         Ok(DirectAppender {
-            file,
-            direct,
             buf,
             filled,
             at,
             appended: 0,
+            jobs: Some(jobs),
+            free,
+            io: Some(io),
         })
     }
 
-    /// Appends `data`, writing whole buffers as they fill.
+    /// Appends `data`, handing each full buffer to the I/O thread.
     pub fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
         self.appended += data.len() as u64;
         while !data.is_empty() {
@@ -159,7 +181,7 @@ impl DirectAppender {
             self.filled += n;
             data = &data[n..];
             if self.filled == self.buf.len() {
-                self.flush_buffer(self.filled)?;
+                self.submit(self.filled)?;
                 self.at += self.filled as u64;
                 self.filled = 0;
             }
@@ -167,33 +189,91 @@ impl DirectAppender {
         Ok(())
     }
 
-    /// Writes what is buffered and cuts the file at its real end. Returns the number of
-    /// bytes appended. Not durable: the caller fsyncs before publishing.
+    /// Writes what is buffered, waits for every write and cuts the file at its real end.
+    /// Returns the number of bytes appended. Not durable: the caller fsyncs before
+    /// publishing.
     pub fn finish(mut self) -> io::Result<u64> {
         let end = self.at + self.filled as u64;
         if self.filled > 0 {
             // Direct writes cover whole blocks: pad with zeros, then truncate.
             let padded = self.filled.next_multiple_of(ALIGN);
             self.buf.as_mut_slice()[self.filled..padded].fill(0);
-            self.flush_buffer(if self.direct { padded } else { self.filled })?;
+            self.submit(self.filled)?;
         }
-        if self.file.metadata()?.len() != end {
-            self.file.set_len(end)?;
+        self.jobs = None; // the I/O thread ends once the queue is drained
+        let file = self.join()?;
+        if file.metadata()?.len() != end {
+            file.set_len(end)?;
         }
         Ok(self.appended)
     }
 
-    /// Writes `buf[..len]` at `at`, switching to buffered writes if direct ones are refused.
-    fn flush_buffer(&mut self, len: usize) -> io::Result<()> {
-        match self.file.write_all_at(&self.buf.as_slice()[..len], self.at) {
-            Err(e) if self.direct && e.raw_os_error() == Some(invalid_argument()) => {
-                clear_direct(&self.file)?;
-                self.direct = false;
-                self.file.write_all_at(&self.buf.as_slice()[..len], self.at)
-            }
-            result => result,
+    /// Queues `buf[..len]` for writing and takes the other buffer, once written, in its
+    /// place. A failed I/O thread surfaces here with its error.
+    fn submit(&mut self, len: usize) -> io::Result<()> {
+        let Ok(next) = self.free.recv() else {
+            return Err(self.join().err().unwrap_or_else(closed));
+        };
+        let buf = std::mem::replace(&mut self.buf, next);
+        let job = Job {
+            buf,
+            len,
+            padded: len.next_multiple_of(ALIGN),
+            at: self.at,
+        };
+        let sent = self.jobs.as_ref().map(|jobs| jobs.send(job).is_ok());
+        if sent != Some(true) {
+            return Err(self.join().err().unwrap_or_else(closed));
+        }
+        Ok(())
+    }
+
+    /// Waits for the I/O thread and returns its file or its error.
+    fn join(&mut self) -> io::Result<File> {
+        self.jobs = None;
+        match self.io.take() {
+            Some(io) => io
+                .join()
+                .map_err(|_| io::Error::other("the upload writer thread panicked"))?,
+            None => Err(closed()),
         }
     }
+}
+
+impl Drop for DirectAppender {
+    /// An appender dropped unfinished (a failed upload) still waits for its writes, so no
+    /// write lands after the caller has moved on (and, say, truncated the file).
+    fn drop(&mut self) {
+        let _ = self.join();
+    }
+}
+
+fn closed() -> io::Error {
+    io::Error::other("the upload writer stopped")
+}
+
+/// The I/O thread: writes each job, switching to buffered writes if direct ones are
+/// refused, and gives its buffer back.
+fn write_jobs(
+    file: File,
+    mut direct: bool,
+    jobs: std::sync::mpsc::Receiver<Job>,
+    give_back: std::sync::mpsc::SyncSender<AlignedBuf>,
+) -> io::Result<File> {
+    for job in jobs {
+        let len = if direct { job.padded } else { job.len };
+        match file.write_all_at(&job.buf.as_slice()[..len], job.at) {
+            Err(e) if direct && e.raw_os_error() == Some(invalid_argument()) => {
+                clear_direct(&file)?;
+                direct = false;
+                file.write_all_at(&job.buf.as_slice()[..job.len], job.at)?;
+            }
+            result => result?,
+        }
+        // The appender may be finishing and no longer take buffers back.
+        let _ = give_back.try_send(job.buf);
+    }
+    Ok(file)
 }
 
 fn invalid_argument() -> i32 {
