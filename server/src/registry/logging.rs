@@ -7,6 +7,9 @@ use std::fmt::Write as _;
 use slog::{Drain, Level, OwnedKVList, Record, KV};
 
 /// Installs the global subscriber: `RUST_LOG` if set, else `default_filter` (e.g. `info`).
+/// Written straight to stderr: a background writer thread (tracing-appender, buffered)
+/// measured no faster at 70k requests/s on two cores, as formatting, not the write, is
+/// most of a line's cost (the request log costs ~10% of manifest-GET throughput).
 /// Safe to call more than once (later calls keep the first subscriber).
 pub fn init(default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -33,7 +36,24 @@ impl Drain for TracingDrain {
     type Ok = ();
     type Err = slog::Never;
 
+    /// Lets slog skip building records (and this drain formatting them) that the tracing
+    /// filter would drop anyway.
+    fn is_enabled(&self, level: Level) -> bool {
+        match level {
+            Level::Critical | Level::Error => {
+                tracing::enabled!(target: "dropshot", tracing::Level::ERROR)
+            }
+            Level::Warning => tracing::enabled!(target: "dropshot", tracing::Level::WARN),
+            Level::Info => tracing::enabled!(target: "dropshot", tracing::Level::INFO),
+            Level::Debug => tracing::enabled!(target: "dropshot", tracing::Level::DEBUG),
+            Level::Trace => tracing::enabled!(target: "dropshot", tracing::Level::TRACE),
+        }
+    }
+
     fn log(&self, record: &Record<'_>, values: &OwnedKVList) -> Result<(), slog::Never> {
+        if !self.is_enabled(record.level()) {
+            return Ok(());
+        }
         let mut fields = Fields(String::new());
         let _ = record.kv().serialize(record, &mut fields);
         let _ = values.serialize(record, &mut fields);
