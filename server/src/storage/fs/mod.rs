@@ -7,6 +7,9 @@
 //!   short by a crash) are ignored and truncated on the next append or commit.
 //! - `tmp/`: files being built; emptied at open, never read as content.
 //!
+//! Upload data goes to the device with direct I/O (`direct.rs`), and downloads are sent
+//! from the page cache without a copy when they can be (`read.rs`).
+//!
 //! Crash safety: every file becomes visible by `rename` after `fsync`, followed by an
 //! `fsync` of the directory. A blob is renamed into `blobs/` only after its size and digest
 //! were verified, so a `kill -9` at any moment leaves either no blob or the whole, correct
