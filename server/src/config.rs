@@ -9,6 +9,7 @@
 //!   root: /var/lib/quayside      # QUAYSIDE_ROOT, --root
 //!   delete:
 //!     enabled: true              # false: QUAYSIDE_NO_DELETE, --no-delete
+//!   direct_io: true              # false: QUAYSIDE_NO_DIRECT_IO, --no-direct-io
 //! uploads:
 //!   expire_after_secs: 86400     # QUAYSIDE_UPLOAD_EXPIRY_SECS
 //!   sweep_interval_secs: 600
@@ -122,6 +123,10 @@ pub struct StorageSection {
     /// Root directory of the filesystem backend.
     pub root: PathBuf,
     pub delete: DeleteSection,
+    /// Filesystem backend: write upload data with direct I/O (`O_DIRECT`), bypassing the
+    /// page cache (see `storage/fs/direct.rs`). Turn off where direct I/O is slow or only
+    /// emulated; filesystems that refuse it get buffered writes either way.
+    pub direct_io: bool,
 }
 
 /// The storage backend.
@@ -190,6 +195,7 @@ impl Default for StorageSection {
             backend: Backend::Filesystem,
             root: PathBuf::from("data"),
             delete: DeleteSection::default(),
+            direct_io: true,
         }
     }
 }
@@ -284,6 +290,7 @@ impl Config {
             Backend::Memory => StorageConfig::Memory,
             Backend::Filesystem => StorageConfig::Filesystem {
                 root: self.storage.root.clone(),
+                direct_io: self.storage.direct_io,
             },
         }
     }
@@ -343,6 +350,7 @@ mod tests {
             .collect();
         let config = Config::from_yaml(&doc).unwrap();
         assert_eq!(config.storage.root, PathBuf::from("/var/lib/quayside"));
+        assert!(config.storage.direct_io);
         assert_eq!(config.listen.port(), 5000);
         assert!(config.validate().is_ok());
         assert_eq!(

@@ -14,6 +14,7 @@ const BENCH: &str = env!("CARGO_BIN_EXE_bench");
 async fn registry(root: &std::path::Path) -> (quayside_server::registry::RunningRegistry, String) {
     let storage = Storage::open(&StorageConfig::Filesystem {
         root: root.to_path_buf(),
+        direct_io: true,
     })
     .await
     .expect("open storage");

@@ -55,6 +55,11 @@ struct ServeArgs {
     #[arg(long, env = "QUAYSIDE_NO_DELETE")]
     no_delete: bool,
 
+    /// Write upload data through the page cache instead of with direct I/O (O_DIRECT), for
+    /// filesystems where direct I/O is slow or only emulated.
+    #[arg(long, env = "QUAYSIDE_NO_DIRECT_IO")]
+    no_direct_io: bool,
+
     /// Discard upload sessions idle for this many seconds [default: 86400].
     #[arg(long, env = "QUAYSIDE_UPLOAD_EXPIRY_SECS", value_name = "SECS")]
     upload_expiry_secs: Option<u64>,
@@ -108,6 +113,9 @@ impl ServeArgs {
         }
         if self.no_delete {
             config.storage.delete.enabled = false;
+        }
+        if self.no_direct_io {
+            config.storage.direct_io = false;
         }
         if let Some(secs) = self.upload_expiry_secs {
             config.uploads.expire_after_secs = secs;

@@ -308,8 +308,9 @@ pub trait MetadataStore: Send + Sync + 'static {
 pub enum StorageConfig {
     /// Everything in memory, lost on exit (tests, demos).
     Memory,
-    /// Blobs and uploads as files under `root`, metadata in `root/metadata.redb`.
-    Filesystem { root: PathBuf },
+    /// Blobs and uploads as files under `root`, metadata in `root/metadata.redb`; upload
+    /// data written with `O_DIRECT` when `direct_io` (and the filesystem allows it).
+    Filesystem { root: PathBuf, direct_io: bool },
 }
 
 /// The storage a registry runs on.
@@ -327,14 +328,14 @@ impl Storage {
                 blobs: Arc::new(MemoryBlobStore::new()),
                 metadata: Arc::new(RedbMetadataStore::in_memory()?),
             }),
-            StorageConfig::Filesystem { root } => {
+            StorageConfig::Filesystem { root, direct_io } => {
                 // The database's exclusive lock comes first: it keeps a second process
                 // from sweeping the temp files of a running one.
                 tokio::fs::create_dir_all(root)
                     .await
                     .map_err(|e| Error::io("creating the storage root", e))?;
                 let metadata = RedbMetadataStore::open(root.join("metadata.redb")).await?;
-                let blobs = FsBlobStore::open(root).await?;
+                let blobs = FsBlobStore::open(root).await?.with_direct_io(*direct_io);
                 Ok(Storage {
                     blobs: Arc::new(blobs),
                     metadata: Arc::new(metadata),

@@ -48,6 +48,7 @@ impl TestRegistry {
     async fn open(dir: tempfile::TempDir, settings: Settings) -> TestRegistry {
         let storage = Storage::open(&StorageConfig::Filesystem {
             root: dir.path().join("data"),
+            direct_io: true,
         })
         .await
         .expect("filesystem storage");

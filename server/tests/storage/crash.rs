@@ -24,6 +24,7 @@ fn random_below(n: u64) -> u64 {
 async fn open(root: &Path) -> Storage {
     Storage::open(&StorageConfig::Filesystem {
         root: root.to_owned(),
+        direct_io: true,
     })
     .await
     .unwrap()

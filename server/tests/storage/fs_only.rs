@@ -11,6 +11,7 @@ use crate::{chunks, collect, content, once};
 async fn open(root: &std::path::Path) -> Storage {
     Storage::open(&StorageConfig::Filesystem {
         root: root.to_owned(),
+        direct_io: true,
     })
     .await
     .unwrap()

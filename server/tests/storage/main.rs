@@ -23,9 +23,20 @@ pub async fn memory() -> Harness {
 }
 
 pub async fn filesystem() -> Harness {
+    filesystem_with(true).await
+}
+
+/// The filesystem backend writing uploads through the page cache, as it does where
+/// `O_DIRECT` is refused or switched off.
+pub async fn filesystem_buffered() -> Harness {
+    filesystem_with(false).await
+}
+
+async fn filesystem_with(direct_io: bool) -> Harness {
     let root = tempfile::tempdir().unwrap();
     let config = StorageConfig::Filesystem {
         root: root.path().to_owned(),
+        direct_io,
     };
     Harness {
         storage: Storage::open(&config).await.unwrap(),
@@ -113,3 +124,4 @@ macro_rules! storage_suite {
 
 storage_suite!(memory_backend, crate::memory);
 storage_suite!(fs_backend, crate::filesystem);
+storage_suite!(fs_buffered_backend, crate::filesystem_buffered);

@@ -69,11 +69,11 @@ impl AsRef<[u8]> for AlignedBuf {
     }
 }
 
-/// Opens `path` for writing with `O_DIRECT` when the filesystem supports it; the flag says
-/// whether it did.
-fn open_direct(path: &Path) -> io::Result<(File, bool)> {
+/// Opens `path` for writing, with `O_DIRECT` when asked and the filesystem supports it; the
+/// flag says whether it did.
+fn open_direct(path: &Path, direct: bool) -> io::Result<(File, bool)> {
     #[cfg(target_os = "linux")]
-    {
+    if direct {
         use std::os::unix::fs::OpenOptionsExt;
         match OpenOptions::new()
             .write(true)
@@ -138,12 +138,13 @@ pub struct DirectAppender {
 }
 
 impl DirectAppender {
-    /// Opens `path` to append after its first `size` bytes. The file must be at least
-    /// `size` bytes long; anything past `size` is overwritten (and cut at [`finish`]).
+    /// Opens `path` to append after its first `size` bytes, with direct I/O when `direct`.
+    /// The file must be at least `size` bytes long; anything past `size` is overwritten
+    /// (and cut at [`finish`]).
     ///
     /// [`finish`]: DirectAppender::finish
-    pub fn open(path: &Path, size: u64) -> io::Result<DirectAppender> {
-        let (file, direct) = open_direct(path)?;
+    pub fn open(path: &Path, size: u64, direct: bool) -> io::Result<DirectAppender> {
+        let (file, direct) = open_direct(path, direct)?;
         let mut buf = AlignedBuf::new(WRITE_SIZE);
         let at = size - size % ALIGN as u64;
         let filled = (size - at) as usize;
@@ -300,6 +301,12 @@ mod tests {
 
     #[test]
     fn appends_at_unaligned_sizes_keep_every_byte() {
+        for direct in [true, false] {
+            appends_keep_every_byte(direct);
+        }
+    }
+
+    fn appends_keep_every_byte(direct: bool) {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("data");
         std::fs::write(&path, b"").expect("create");
@@ -316,7 +323,7 @@ mod tests {
         ];
         for (round, writes) in sessions.iter().enumerate() {
             let size = expected.len() as u64;
-            let mut appender = DirectAppender::open(&path, size).expect("open");
+            let mut appender = DirectAppender::open(&path, size, direct).expect("open");
             let mut appended = 0;
             for (i, &len) in writes.iter().enumerate() {
                 let data = pattern(len, (round * 16 + i) as u8);
@@ -333,16 +340,33 @@ mod tests {
 
     #[test]
     fn bytes_past_the_kept_size_are_replaced_and_cut() {
+        for direct in [true, false] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("data");
+            // 5000 bytes on disk, of which only 4100 were acknowledged.
+            std::fs::write(&path, pattern(5000, 1)).expect("create");
+            let mut appender = DirectAppender::open(&path, 4100, direct).expect("open");
+            appender.write(b"tail").expect("write");
+            assert_eq!(appender.finish().expect("finish"), 4);
+            let mut expected = pattern(4100, 1);
+            expected.extend_from_slice(b"tail");
+            assert!(std::fs::read(&path).expect("read back") == expected);
+        }
+    }
+
+    #[test]
+    fn an_appender_dropped_unfinished_has_written_what_it_was_given() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("data");
-        // 5000 bytes on disk, of which only 4100 were acknowledged.
-        std::fs::write(&path, pattern(5000, 1)).expect("create");
-        let mut appender = DirectAppender::open(&path, 4100).expect("open");
-        appender.write(b"tail").expect("write");
-        assert_eq!(appender.finish().expect("finish"), 4);
-        let mut expected = pattern(4100, 1);
-        expected.extend_from_slice(b"tail");
-        assert!(std::fs::read(&path).expect("read back") == expected);
+        std::fs::write(&path, b"").expect("create");
+        let mut appender = DirectAppender::open(&path, 0, true).expect("open");
+        let data = pattern(WRITE_SIZE * 2, 7);
+        appender.write(&data).expect("write");
+        // Dropping waits for the queued buffers: nothing lands after this line.
+        drop(appender);
+        let on_disk = std::fs::read(&path).expect("read back");
+        assert_eq!(on_disk.len(), data.len(), "both full buffers were written");
+        assert!(on_disk == data);
     }
 
     #[test]

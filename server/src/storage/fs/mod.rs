@@ -63,6 +63,8 @@ pub struct FsBlobStore {
     root: PathBuf,
     /// One lock per session in use, guarding its files and caching its running hasher.
     sessions: Mutex<HashMap<UploadId, Arc<tokio::sync::Mutex<Option<Hot>>>>>,
+    /// Whether upload data is written with `O_DIRECT` (see `direct.rs`).
+    direct_io: bool,
 }
 
 /// The running hash of a session's first `size` bytes, so appends need not re-read data.
@@ -209,6 +211,7 @@ fn hash_file(path: &Path, algorithm: Algorithm, size: u64) -> io::Result<Digeste
 async fn ingest(
     path: PathBuf,
     size: u64,
+    direct_io: bool,
     mut hasher: Digester,
     mut body: ByteStream,
 ) -> Result<(Digester, u64)> {
@@ -216,7 +219,7 @@ async fn ingest(
     let (to_writer, mut writer_rx) = tokio::sync::mpsc::channel::<Batch>(INGEST_QUEUE);
     let (to_hasher, mut hasher_rx) = tokio::sync::mpsc::channel::<Batch>(INGEST_QUEUE);
     let writer = tokio::task::spawn_blocking(move || -> io::Result<u64> {
-        let mut out = DirectAppender::open(&path, size)?;
+        let mut out = DirectAppender::open(&path, size, direct_io)?;
         while let Some(batch) = writer_rx.blocking_recv() {
             for chunk in batch.iter() {
                 out.write(chunk)?;
@@ -310,7 +313,14 @@ impl FsBlobStore {
         Ok(FsBlobStore {
             root,
             sessions: Mutex::new(HashMap::new()),
+            direct_io: true,
         })
+    }
+
+    /// Chooses whether upload data bypasses the page cache (on by default).
+    pub fn with_direct_io(mut self, direct_io: bool) -> FsBlobStore {
+        self.direct_io = direct_io;
+        self
     }
 
     /// The root directory.
@@ -413,7 +423,7 @@ impl FsBlobStore {
         let Some(hasher) = prepared else {
             return Err(self.lost(id).await);
         };
-        let (hasher, written) = ingest(data, size, hasher, body).await?;
+        let (hasher, written) = ingest(data, size, self.direct_io, hasher, body).await?;
         state.size += written;
         state.updated_ms = now_ms();
         if keep_state {
