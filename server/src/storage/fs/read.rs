@@ -70,8 +70,12 @@ impl ChunkReader {
             return Ok(None);
         }
         // Map the page tables now, in one call, rather than fault per page while the
-        // socket copies; refused by kernels before 5.14, which then fault as usual.
-        let _ = map.advise(memmap2::Advice::PopulateRead);
+        // socket copies. If that fails (kernels before 5.14 refuse it; a page evicted since
+        // `mincore` may meet a disk error, which a later fault would raise as SIGBUS and
+        // kill the process), read the chunk instead.
+        if map.advise(memmap2::Advice::PopulateRead).is_err() {
+            return Ok(None);
+        }
         let skip = (range.start - start) as usize;
         Ok(Some(Bytes::from_owner(map).slice(skip..)))
     }
