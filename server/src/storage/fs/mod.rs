@@ -504,9 +504,13 @@ impl FsBlobStore {
         let target = self
             .blob_path(&actual)
             .ok_or_else(|| Error::internal("placing a blob", "digest without a path"))?;
+        let spare = self.root.join("tmp").join(format!("{id}.duplicate"));
+        let duplicate = spare.clone();
         blocking("publishing a blob", move || {
             if target.exists() {
-                return Ok(()); // same digest, same bytes: already visible
+                // Same digest, same bytes: already visible. The copy leaves the session
+                // at once (a rename) and is deleted below, off the client's time.
+                return std::fs::rename(&data, &duplicate);
             }
             let parent = target.parent().unwrap_or(&target);
             ensure_dir(parent)?;
@@ -514,7 +518,15 @@ impl FsBlobStore {
             sync_dir(parent)
         })
         .await?;
-        self.remove_session(id).await?;
+        // With its data gone the session already reads as unknown; removing its directory
+        // is bookkeeping the client need not wait for (a crash before it leaves a session
+        // that the expiry sweep removes, and `tmp/` is emptied at start).
+        self.forget_session(id);
+        let dir = self.session_dir(id);
+        tokio::task::spawn_blocking(move || {
+            let _ = std::fs::remove_dir_all(dir);
+            let _ = std::fs::remove_file(spare);
+        });
         Ok(BlobInfo {
             digest: actual,
             size,
@@ -800,5 +812,40 @@ mod tests {
             std::fs::read(fresh.blob_path(&info.digest).unwrap()).unwrap(),
             b"abcdef"
         );
+    }
+
+    #[tokio::test]
+    async fn committing_content_already_stored_ends_the_session_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).await.unwrap();
+        let digest = Digest::of(b"same bytes");
+        for _ in 0..2 {
+            let s = store.upload_create(None).await.unwrap();
+            let body = futures::stream::iter([Ok(Bytes::from_static(b"same bytes"))]).boxed();
+            let info = store
+                .upload_commit(&s.id, &digest, Some(10), Some(body))
+                .await
+                .unwrap();
+            assert_eq!(info.size, 10);
+            // Ended at once, though its directory is removed in the background.
+            assert_eq!(
+                store.upload_status(&s.id).await.unwrap_err().code(),
+                "BLOB_UPLOAD_UNKNOWN"
+            );
+        }
+        let read = store.read(&digest, None).await.unwrap();
+        let parts: Vec<Bytes> = read.body.try_collect().await.unwrap();
+        assert_eq!(parts.concat(), b"same bytes");
+        let leftovers = || {
+            let count = |sub: &str| std::fs::read_dir(dir.path().join(sub)).unwrap().count();
+            count("uploads") + count("tmp")
+        };
+        for _ in 0..200 {
+            if leftovers() == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{} files left in uploads/ and tmp/", leftovers());
     }
 }
