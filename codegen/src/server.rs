@@ -1,9 +1,10 @@
 //! The server stubs: per-operation params and responses, the `RegistryApi` trait, the
 //! right-to-left `/v2/...` route matcher and the dropshot catch-all dispatcher.
 //!
-//! Output goes to `server/src/generated/`: `runtime.rs` (spec-independent support, copied
-//! from `codegen/templates/server_runtime.rs`), `operations.rs` (types), `routes.rs` (route
+//! Output goes to `server/src/generated/`: `operations.rs` (types), `routes.rs` (route
 //! table, parameter rules, extraction) and `api.rs` (trait, dispatcher, dropshot glue).
+//! They build on the hand-written, spec-independent `server/src/http/runtime.rs`
+//! (imported as `crate::http::runtime`).
 
 use crate::model::{
     status_variant, ApiModel, Operation, Param, ParamIn, Response, Scalar, ScalarKind,
@@ -15,7 +16,6 @@ use std::fmt::Write as _;
 
 const FROM: &str = "spec/openapi.yaml";
 const OUT: &str = "server/src/generated";
-const RUNTIME: &str = include_str!("../templates/server_runtime.rs");
 
 /// Headers the runtime sets itself, never through a typed field.
 const RUNTIME_HEADERS: [&str; 1] = ["docker-distribution-api-version"];
@@ -33,7 +33,6 @@ pub fn generate_from_model(model: &ApiModel) -> Result<Vec<GeneratedFile>> {
         |name: &str, source: String| GeneratedFile::rust(format!("{OUT}/{name}"), &source, FROM);
     Ok(vec![
         file("mod.rs", mod_rs())?,
-        file("runtime.rs", RUNTIME.to_string())?,
         file("operations.rs", operations_rs(model)?)?,
         file("routes.rs", routes_rs(model)?)?,
         file("api.rs", api_rs(model))?,
@@ -43,11 +42,11 @@ pub fn generate_from_model(model: &ApiModel) -> Result<Vec<GeneratedFile>> {
 fn mod_rs() -> String {
     "//! Server stubs generated from the spec: implement [`RegistryApi`] and serve\n\
      //! [`api_description`] with dropshot.\n\n\
-     pub mod api;\npub mod operations;\npub mod routes;\npub mod runtime;\n\n\
+     pub mod api;\npub mod operations;\npub mod routes;\n\n\
      pub use api::{api_description, dispatch, RegistryApi};\n\
      pub use operations::*;\n\
      pub use routes::{route, Route};\n\
-     pub use runtime::{ApiError, ErrorCode, RequestBody, RequestMeta, ResponseBody, RouteError};\n"
+     pub use crate::http::runtime::{\n    ApiError, ErrorCode, RequestBody, RequestMeta, ResponseBody, RouteError,\n};\n"
         .to_string()
 }
 
@@ -162,7 +161,7 @@ fn doc(out: &mut String, text: &str) {
 fn operations_rs(model: &ApiModel) -> Result<String> {
     let mut out = String::from(
         "//! One params struct and one response enum per operation of the spec.\n\n\
-         use super::runtime::{ApiError, RequestBody, ResponseBody, ResponseBuilder};\n\
+         use crate::http::runtime::{ApiError, RequestBody, ResponseBody, ResponseBuilder};\n\
          use bytes::Bytes;\n\
          use dropshot::Body;\n\
          use http::Response;\n\n",
@@ -620,7 +619,7 @@ fn routes_rs(model: &ApiModel) -> Result<String> {
         "//! The route table of the spec, the checks of every parameter, and the extraction of\n\
          //! typed params from a request.\n\n\
          use super::operations::*;\n\
-         use super::runtime::*;\n\
+         use crate::http::runtime::*;\n\
          use http::Method;\n\
          use std::sync::OnceLock;\n\n",
     );
@@ -840,7 +839,7 @@ fn api_rs(model: &ApiModel) -> String {
          //! request against the spec before calling it, and the dropshot catch-all endpoints.\n\n\
          use super::operations::*;\n\
          use super::routes::{route, Route};\n\
-         use super::runtime::*;\n\
+         use crate::http::runtime::*;\n\
          use dropshot::{ApiDescription, ApiDescriptionRegisterError, ApiEndpoint, ApiEndpointVersions, Body, HttpError, Path, RawRequest, RequestContext};\n\
          use http::Response;\n\
          use std::future::Future;\n\

@@ -2,5 +2,6 @@
 pub mod config;
 pub mod error;
 pub mod generated;
+pub mod http;
 pub mod registry;
 pub mod storage;

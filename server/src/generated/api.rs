@@ -5,7 +5,7 @@
 
 use super::operations::*;
 use super::routes::{route, Route};
-use super::runtime::*;
+use crate::http::runtime::*;
 use dropshot::{
     ApiDescription, ApiDescriptionRegisterError, ApiEndpoint, ApiEndpointVersions, Body, HttpError,
     Path, RawRequest, RequestContext,

@@ -6,9 +6,10 @@
 pub mod api;
 pub mod operations;
 pub mod routes;
-pub mod runtime;
 
+pub use crate::http::runtime::{
+    ApiError, ErrorCode, RequestBody, RequestMeta, ResponseBody, RouteError,
+};
 pub use api::{api_description, dispatch, RegistryApi};
 pub use operations::*;
 pub use routes::{route, Route};
-pub use runtime::{ApiError, ErrorCode, RequestBody, RequestMeta, ResponseBody, RouteError};

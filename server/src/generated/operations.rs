@@ -2,7 +2,7 @@
 
 //! One params struct and one response enum per operation of the spec.
 
-use super::runtime::{ApiError, RequestBody, ResponseBody, ResponseBuilder};
+use crate::http::runtime::{ApiError, RequestBody, ResponseBody, ResponseBuilder};
 use bytes::Bytes;
 use dropshot::Body;
 use http::Response;

@@ -4,7 +4,7 @@
 //! typed params from a request.
 
 use super::operations::*;
-use super::runtime::*;
+use crate::http::runtime::*;
 use http::Method;
 use std::sync::OnceLock;
 

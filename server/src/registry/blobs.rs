@@ -9,7 +9,7 @@ use quayside_spec::grammar::{Digest, RepoName};
 use super::{supported, Registry};
 use crate::error::Error;
 use crate::generated::operations::*;
-use crate::generated::runtime::{ApiError, ErrorCode, ResponseBody};
+use crate::http::runtime::{ApiError, ErrorCode, ResponseBody};
 use crate::storage::ByteRange;
 
 /// Fails with 404 BLOB_UNKNOWN unless `name` may serve `digest`.

@@ -5,7 +5,7 @@ use quayside_spec::grammar::RepoName;
 use super::tags::{next_link, page_size};
 use super::Registry;
 use crate::generated::operations::*;
-use crate::generated::runtime::{ApiError, ResponseBody};
+use crate::http::runtime::{ApiError, ResponseBody};
 use crate::storage::Page;
 
 pub(super) async fn list(

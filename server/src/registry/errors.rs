@@ -8,7 +8,7 @@ use http::StatusCode;
 use serde_json::json;
 
 use crate::error::Error;
-use crate::generated::runtime::{ApiError, ErrorCode};
+use crate::http::runtime::{ApiError, ErrorCode};
 
 /// The status the registry answers for a domain error.
 pub fn status_of(error: &Error) -> StatusCode {

@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use super::{manifest_location, supported, Registry};
 use crate::error::Error;
 use crate::generated::operations::*;
-use crate::generated::runtime::{ApiError, ErrorCode, ResponseBody};
+use crate::http::runtime::{ApiError, ErrorCode, ResponseBody};
 use crate::storage::ManifestRecord;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

@@ -23,8 +23,8 @@ use quayside_spec::grammar::{Algorithm, Digest, RepoName};
 use crate::config::{Config, MIN_MANIFEST_LIMIT};
 use crate::generated::operations::*;
 use crate::generated::routes::Route;
-use crate::generated::runtime::{ApiError, ErrorCode, RequestMeta, ResponseBody};
 use crate::generated::RegistryApi;
+use crate::http::runtime::{ApiError, ErrorCode, RequestMeta, ResponseBody};
 use crate::storage::Storage;
 
 pub use server::{start, RunningRegistry};

@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::{supported, Registry};
 use crate::generated::operations::*;
-use crate::generated::runtime::{ApiError, ResponseBody};
+use crate::http::runtime::{ApiError, ResponseBody};
 use crate::storage::ManifestRecord;
 
 fn descriptor(record: &ManifestRecord) -> Value {

@@ -6,7 +6,7 @@ use quayside_spec::grammar::Tag;
 use super::Registry;
 use crate::error::Error;
 use crate::generated::operations::*;
-use crate::generated::runtime::{ApiError, ErrorCode, ResponseBody};
+use crate::http::runtime::{ApiError, ErrorCode, ResponseBody};
 use crate::storage::Page;
 
 /// Characters of tags and names that may stand unencoded in a query value.

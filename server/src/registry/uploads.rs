@@ -14,7 +14,7 @@ use super::errors::upload_range;
 use super::{blob_location, supported, Registry};
 use crate::error::Error;
 use crate::generated::operations::*;
-use crate::generated::runtime::{ApiError, ErrorCode, RequestBody};
+use crate::http::runtime::{ApiError, ErrorCode, RequestBody};
 use crate::storage::{ByteStream, UploadId, UploadStatus};
 
 /// `/v2/<name>/blobs/uploads/<id>`

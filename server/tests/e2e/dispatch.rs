@@ -5,7 +5,8 @@ use crate::memory::{sha256, MemoryRegistry, Settings};
 use bytes::Bytes;
 use dropshot::Body;
 use http::{Method, Request, StatusCode};
-use quayside_server::generated::{dispatch, runtime::read_body};
+use quayside_server::generated::dispatch;
+use quayside_server::http::runtime::read_body;
 use serde_json::Value;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

@@ -172,7 +172,7 @@ impl RegistryApi for MemoryRegistry {
     fn max_buffered_body(&self, _operation: Operation) -> usize {
         self.settings
             .manifest_limit
-            .unwrap_or(quayside_server::generated::runtime::DEFAULT_MAX_BUFFERED_BODY)
+            .unwrap_or(quayside_server::http::runtime::DEFAULT_MAX_BUFFERED_BODY)
     }
 
     async fn v2_check(

@@ -15,7 +15,7 @@ use http::StatusCode;
 use crate::config::AuthConfig;
 use crate::generated::operations::Operation;
 use crate::generated::routes::Route;
-use crate::generated::runtime::{parse_query, query_first, ApiError, ErrorCode, RequestMeta};
+use crate::http::runtime::{parse_query, query_first, ApiError, ErrorCode, RequestMeta};
 
 pub use basic::{htpasswd_entry, Htpasswd};
 pub use token::{AccessClaim, TokenVerifier};
