@@ -43,6 +43,8 @@ fn comparison_script_prints_every_row_for_both_registries() {
         .args(["--concurrency", "2", "--duration", "0.5", "--warmup", "0.1"])
         .env("QUAYSIDE_REGISTRY", registry_binary())
         .env("BENCH", BENCH)
+        // The script's own work directory (storage, server logs) goes with the tempdir.
+        .env("TMPDIR", out.path())
         .output()
         .expect("run bench-compare");
     let stderr = String::from_utf8_lossy(&output.stderr);
