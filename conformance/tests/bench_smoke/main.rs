@@ -4,6 +4,9 @@
 
 use std::process::Command;
 
+#[path = "../common/token_service.rs"]
+mod token_service;
+
 use quayside_server::registry::{server::serve, Registry, Settings};
 use quayside_server::storage::{Storage, StorageConfig};
 use serde_json::Value;
@@ -190,4 +193,112 @@ fn sha256_subcommand_reports_the_bytes_it_hashed() {
         result["mib_per_s"].as_f64().is_some_and(|v| v > 0.0),
         "{result}"
     );
+}
+
+/// A registry with authentication on, in memory.
+async fn registry_with(
+    auth: quayside_server::config::AuthConfig,
+) -> quayside_server::registry::RunningRegistry {
+    let mut config = quayside_server::config::Config {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        auth,
+        ..quayside_server::config::Config::default()
+    };
+    config.storage.backend = quayside_server::config::Backend::Memory;
+    quayside_server::registry::start(&config)
+        .await
+        .expect("start the registry")
+}
+
+/// A small run with `credentials` (user, password): its exit status, JSON report and stderr.
+async fn small_run(url: &str, credentials: Option<(&str, &str)>) -> (bool, Value, String) {
+    let mut extra = vec![
+        "--sizes",
+        "64KiB",
+        "--chunk",
+        "16KiB",
+        "--repeat",
+        "1",
+        "--concurrency",
+        "2",
+        "--duration",
+        "0.2",
+        "--warmup",
+        "0.05",
+        "--tags",
+        "2",
+    ];
+    if let Some((user, password)) = credentials {
+        extra.extend(["--username", user, "--password", password]);
+    }
+    let output = bench(args(url, &extra)).await;
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let report = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    (output.status.success(), report, stderr)
+}
+
+/// Every transfer and request of a report succeeded, and there were some.
+fn assert_no_errors(report: &Value, stderr: &str) {
+    let blobs = report["blobs"].as_array().expect("blobs array");
+    let requests = report["requests"].as_array().expect("requests array");
+    assert_eq!(blobs.len(), 3, "{report}");
+    assert_eq!(requests.len(), 4, "{report}");
+    for entry in blobs.iter().chain(requests) {
+        assert_eq!(entry["errors"], 0, "{entry}: {stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_auth_registries_are_measured_with_credentials_and_refused_without() {
+    use quayside_server::config::{AuthConfig, HtpasswdConfig};
+    use token_service::{PASSWORD, USER};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let htpasswd = dir.path().join("htpasswd");
+    let entry =
+        quayside_server::registry::auth::htpasswd_entry(USER, PASSWORD, 4).expect("htpasswd entry");
+    std::fs::write(&htpasswd, format!("{entry}\n")).expect("write htpasswd");
+    let running = registry_with(AuthConfig::Htpasswd(HtpasswdConfig {
+        path: htpasswd,
+        realm: "bench".to_owned(),
+    }))
+    .await;
+    let url = running.url();
+
+    let (ok, report, stderr) = small_run(&url, Some((USER, PASSWORD))).await;
+    assert!(ok, "bench with credentials failed: {stderr}");
+    assert_no_errors(&report, &stderr);
+
+    let (ok, _, stderr) = small_run(&url, None).await;
+    assert!(!ok, "bench without credentials should stop");
+    assert!(stderr.contains("--username"), "unhelpful error: {stderr}");
+    running.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_auth_registries_are_measured_with_a_token_from_the_realm() {
+    use quayside_server::config::{AuthConfig, TokenConfig};
+    use std::sync::atomic::Ordering;
+    use token_service::{TokenService, ISSUER, PASSWORD, SERVICE, USER};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let issuer = TokenService::start().await;
+    let bundle = dir.path().join("token.pem");
+    std::fs::write(&bundle, issuer.certificate_pem()).expect("write the bundle");
+    let running = registry_with(AuthConfig::Token(TokenConfig {
+        realm: issuer.realm.clone(),
+        service: SERVICE.to_owned(),
+        issuer: ISSUER.to_owned(),
+        rootcertbundle: bundle,
+    }))
+    .await;
+
+    let (ok, report, stderr) = small_run(&running.url(), Some((USER, PASSWORD))).await;
+    assert!(ok, "bench with a token failed: {stderr}");
+    assert_no_errors(&report, &stderr);
+    // One token, fetched before measuring, served every request.
+    assert_eq!(issuer.issued.load(Ordering::Relaxed), 1);
+
+    let (ok, _, stderr) = small_run(&running.url(), Some((USER, "wrong"))).await;
+    assert!(!ok, "bench with a wrong password should stop");
+    assert!(stderr.contains("token realm"), "unhelpful error: {stderr}");
+    running.shutdown().await.expect("shutdown");
 }

@@ -4,6 +4,8 @@
 //! `auth.rs`.
 
 mod auth;
+#[path = "../common/token_service.rs"]
+mod token_service;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -96,11 +96,24 @@ pub struct Registry {
     client: Client,
     base: String,
     repo: String,
+    /// The `Authorization` value, for requests made without `client` (raw pulls).
+    authorization: Option<String>,
 }
 
 impl Registry {
-    pub fn new(client: Client, base: String, repo: String) -> Registry {
-        Registry { client, base, repo }
+    /// `client` sends `authorization` itself (as a default header).
+    pub fn new(
+        client: Client,
+        base: String,
+        repo: String,
+        authorization: Option<String>,
+    ) -> Registry {
+        Registry {
+            client,
+            base,
+            repo,
+            authorization,
+        }
     }
 
     pub async fn ping(&self) -> Result<()> {
@@ -170,7 +183,8 @@ impl Registry {
         let mut hasher = verify.then(Sha256::new);
         let mut received = None;
         if let Ok(target) = Target::parse(&self.base) {
-            let fetched = rawget::get(&target, &path, |piece| {
+            let authorization = self.authorization.as_deref();
+            let fetched = rawget::get(&target, &path, authorization, |piece| {
                 if let Some(hasher) = hasher.as_mut() {
                     hasher.update(piece);
                 }

@@ -55,6 +55,7 @@ pub struct RequestSpec {
     method: Method,
     path: String,
     accept: Option<&'static str>,
+    authorization: Option<String>,
 }
 
 impl RequestSpec {
@@ -63,6 +64,7 @@ impl RequestSpec {
             method: Method::GET,
             path,
             accept,
+            authorization: None,
         }
     }
 
@@ -71,7 +73,14 @@ impl RequestSpec {
             method: Method::HEAD,
             path,
             accept,
+            authorization: None,
         }
+    }
+
+    /// Sends `authorization` (the `Authorization` value) with every request.
+    pub fn with_authorization(mut self, authorization: Option<String>) -> RequestSpec {
+        self.authorization = authorization;
+        self
     }
 
     fn build(&self, host: &str) -> Result<Request<Empty<Bytes>>> {
@@ -81,6 +90,9 @@ impl RequestSpec {
             .header(hyper::header::HOST, host);
         if let Some(accept) = self.accept {
             builder = builder.header(hyper::header::ACCEPT, accept);
+        }
+        if let Some(authorization) = &self.authorization {
+            builder = builder.header(hyper::header::AUTHORIZATION, authorization);
         }
         Ok(builder.body(Empty::new())?)
     }

@@ -3,6 +3,7 @@
 //! tag list and catalog at a fixed number of connections. Prints a table, or JSON for
 //! scripts (`conformance/scripts/bench-compare`).
 
+mod auth;
 mod blobs;
 mod load;
 mod rawget;
@@ -97,6 +98,17 @@ struct RunArgs {
     /// Worker threads of the benchmark's own runtime.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// User name for registries that want credentials (Basic, or a token from the realm).
+    #[arg(long, env = "BENCH_USERNAME", requires = "password")]
+    username: Option<String>,
+    /// Password for `--username`.
+    #[arg(
+        long,
+        env = "BENCH_PASSWORD",
+        requires = "username",
+        hide_env_values = true
+    )]
+    password: Option<String>,
 }
 
 fn main() -> Result<()> {
@@ -171,11 +183,27 @@ async fn run(args: &RunArgs) -> Result<Report> {
         args.scenarios.clone()
     };
     let repo = format!("{}-{:08x}", args.repo, rand_u32());
+    let credentials = match (&args.username, &args.password) {
+        (Some(username), Some(password)) => Some(auth::Credentials {
+            username: username.clone(),
+            password: password.clone(),
+        }),
+        _ => None,
+    };
+    let probe = reqwest::Client::builder().http1_only().build()?;
+    let authorization = auth::authorization(&probe, &base, &repo, credentials.as_ref())
+        .await
+        .context("authenticating")?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(value) = &authorization {
+        headers.insert(reqwest::header::AUTHORIZATION, value.parse()?);
+    }
     let client = reqwest::Client::builder()
         .http1_only()
         .pool_max_idle_per_host(args.concurrency.max(4))
+        .default_headers(headers)
         .build()?;
-    let registry = blobs::Registry::new(client, base.clone(), repo.clone());
+    let registry = blobs::Registry::new(client, base.clone(), repo.clone(), authorization.clone());
     registry
         .ping()
         .await
@@ -279,7 +307,8 @@ async fn run(args: &RunArgs) -> Result<Report> {
                 Scenario::TagList => load::RequestSpec::get(format!("/v2/{repo}/tags/list"), None),
                 Scenario::Catalog => load::RequestSpec::get("/v2/_catalog".to_string(), None),
                 _ => continue,
-            };
+            }
+            .with_authorization(authorization.clone());
             let outcome = load::run(&target, &request, args.concurrency, warmup, duration).await?;
             report.requests.push(LoadResult::new(
                 scenario_name(scenario),

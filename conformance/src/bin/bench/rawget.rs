@@ -20,12 +20,20 @@ pub enum Fetched {
 }
 
 /// GETs `path` on a fresh connection, handing the body to `sink` piece by piece.
-pub async fn get(target: &Target, path: &str, mut sink: impl FnMut(&[u8])) -> Result<Fetched> {
+pub async fn get(
+    target: &Target,
+    path: &str,
+    authorization: Option<&str>,
+    mut sink: impl FnMut(&[u8]),
+) -> Result<Fetched> {
     let mut stream = TcpStream::connect(target.addr())
         .await
         .with_context(|| format!("connecting to {}", target.addr()))?;
+    let authorization = authorization
+        .map(|value| format!("Authorization: {value}\r\n"))
+        .unwrap_or_default();
     let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        "GET {path} HTTP/1.1\r\nHost: {}\r\n{authorization}Connection: close\r\n\r\n",
         target.host()
     );
     stream.write_all(request.as_bytes()).await?;
