@@ -211,7 +211,11 @@ async fn registry_with(
 }
 
 /// A small run with `credentials` (user, password): its exit status, JSON report and stderr.
-async fn small_run(url: &str, credentials: Option<(&str, &str)>) -> (bool, Value, String) {
+async fn small_run(
+    url: &str,
+    credentials: Option<(&str, &str)>,
+    more: &[&str],
+) -> (bool, Value, String) {
     let mut extra = vec![
         "--sizes",
         "64KiB",
@@ -231,6 +235,7 @@ async fn small_run(url: &str, credentials: Option<(&str, &str)>) -> (bool, Value
     if let Some((user, password)) = credentials {
         extra.extend(["--username", user, "--password", password]);
     }
+    extra.extend(more);
     let output = bench(args(url, &extra)).await;
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let report = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
@@ -264,11 +269,11 @@ async fn basic_auth_registries_are_measured_with_credentials_and_refused_without
     .await;
     let url = running.url();
 
-    let (ok, report, stderr) = small_run(&url, Some((USER, PASSWORD))).await;
+    let (ok, report, stderr) = small_run(&url, Some((USER, PASSWORD)), &[]).await;
     assert!(ok, "bench with credentials failed: {stderr}");
     assert_no_errors(&report, &stderr);
 
-    let (ok, _, stderr) = small_run(&url, None).await;
+    let (ok, _, stderr) = small_run(&url, None, &[]).await;
     assert!(!ok, "bench without credentials should stop");
     assert!(stderr.contains("--username"), "unhelpful error: {stderr}");
     running.shutdown().await.expect("shutdown");
@@ -291,14 +296,50 @@ async fn token_auth_registries_are_measured_with_a_token_from_the_realm() {
     }))
     .await;
 
-    let (ok, report, stderr) = small_run(&running.url(), Some((USER, PASSWORD))).await;
+    let (ok, report, stderr) = small_run(&running.url(), Some((USER, PASSWORD)), &[]).await;
     assert!(ok, "bench with a token failed: {stderr}");
     assert_no_errors(&report, &stderr);
     // One token, fetched before measuring, served every request.
     assert_eq!(issuer.issued.load(Ordering::Relaxed), 1);
 
-    let (ok, _, stderr) = small_run(&running.url(), Some((USER, "wrong"))).await;
+    let (ok, _, stderr) = small_run(&running.url(), Some((USER, "wrong")), &[]).await;
     assert!(!ok, "bench with a wrong password should stop");
     assert!(stderr.contains("token realm"), "unhelpful error: {stderr}");
+    running.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_registries_are_measured_with_their_certificate_trusted() {
+    use quayside_server::config::{Backend, Config, TlsSection};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+    let certificate = dir.path().join("tls.crt");
+    let key = dir.path().join("tls.key");
+    std::fs::write(&certificate, certified.cert.pem()).expect("write cert");
+    std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write key");
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        tls: Some(TlsSection {
+            certificate: certificate.clone(),
+            key,
+        }),
+        ..Config::default()
+    };
+    config.storage.backend = Backend::Memory;
+    let running = quayside_server::registry::start(&config)
+        .await
+        .expect("start the registry");
+    let url = format!("https://localhost:{}", running.local_addr().port());
+    let ca = certificate.to_string_lossy().into_owned();
+
+    let (ok, report, stderr) = small_run(&url, None, &["--ca-cert", &ca]).await;
+    assert!(ok, "bench over HTTPS failed: {stderr}");
+    assert_no_errors(&report, &stderr);
+
+    // Without trusting the certificate, it stops at the first request.
+    let (ok, _, stderr) = small_run(&url, None, &[]).await;
+    assert!(!ok, "bench should refuse an untrusted certificate");
+    assert!(stderr.contains("does not answer as a registry"), "{stderr}");
     running.shutdown().await.expect("shutdown");
 }

@@ -1,6 +1,7 @@
 //! Request-rate scenarios: a fixed number of keep-alive HTTP/1.1 connections, each sending
-//! the same request back to back for a fixed time. Raw hyper connections keep the
-//! benchmark's own cost per request small, since it shares the CPUs with the server.
+//! the same request back to back for a fixed time. Over plain HTTP, raw hyper connections
+//! keep the benchmark's own cost per request small, since it shares the CPUs with the
+//! server; over HTTPS, the same loop runs through reqwest's connection pool and TLS.
 
 use std::time::{Duration, Instant};
 
@@ -128,6 +129,72 @@ pub async fn run(
             connection(&addr, &host, &request, begin, end).await
         }));
     }
+    collect(workers, duration).await
+}
+
+/// [`run`] for registries behind HTTPS: `concurrency` tasks share `client` (one
+/// connection each, kept alive by its pool) and send `request` to `base` back to back.
+pub async fn run_with_client(
+    client: &reqwest::Client,
+    base: &str,
+    request: &RequestSpec,
+    concurrency: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> Result<Outcome> {
+    let begin = Instant::now() + warmup;
+    let end = begin + duration;
+    let mut workers = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let client = client.clone();
+        let url = format!("{base}{}", request.path);
+        let spec = request.clone();
+        workers.push(tokio::spawn(async move {
+            let mut latency = new_histogram()?;
+            let (mut done, mut failed) = (0u64, 0u64);
+            loop {
+                let sent = Instant::now();
+                if sent >= end {
+                    break;
+                }
+                let mut builder = client.request(spec.method.clone(), &url);
+                if let Some(accept) = spec.accept {
+                    builder = builder.header(reqwest::header::ACCEPT, accept);
+                }
+                if let Some(authorization) = &spec.authorization {
+                    builder = builder.header(reqwest::header::AUTHORIZATION, authorization);
+                }
+                let result = async {
+                    let response = builder.send().await?;
+                    let ok = response.status().is_success();
+                    response.bytes().await?;
+                    anyhow::Ok(ok)
+                }
+                .await;
+                let finished = Instant::now();
+                if sent >= begin && finished <= end {
+                    done += 1;
+                    if !matches!(result, Ok(true)) {
+                        failed += 1;
+                    }
+                    let micros = finished.duration_since(sent).as_micros() as u64;
+                    latency.saturating_record(micros.max(1));
+                }
+            }
+            anyhow::Ok((latency, done, failed))
+        }));
+    }
+    collect(workers, duration).await
+}
+
+/// What one connection measured: latencies, requests done, requests failed.
+type Measured = (Histogram<u64>, u64, u64);
+
+/// Merges what each connection measured.
+async fn collect(
+    workers: Vec<tokio::task::JoinHandle<Result<Measured>>>,
+    duration: Duration,
+) -> Result<Outcome> {
     let mut latency = new_histogram()?;
     let mut completed = 0;
     let mut errors = 0;

@@ -31,7 +31,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the workload against a registry at URL.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Measure in-process SHA-256 speed: the ceiling of a registry that verifies digests.
     Sha256 {
         /// Bytes to hash (e.g. 1GiB).
@@ -56,7 +56,7 @@ enum Scenario {
 
 #[derive(clap::Args, Debug)]
 struct RunArgs {
-    /// Registry base URL, e.g. http://127.0.0.1:5000 (plain HTTP).
+    /// Registry base URL, e.g. http://127.0.0.1:5000 or https://registry.example.com.
     #[arg(long, env = "BENCH_URL")]
     url: String,
     /// Repository the benchmark writes to (a random suffix keeps runs apart).
@@ -109,6 +109,9 @@ struct RunArgs {
         hide_env_values = true
     )]
     password: Option<String>,
+    /// PEM certificate of a CA to trust for HTTPS (e.g. a registry's self-signed one).
+    #[arg(long, env = "BENCH_CA_CERT", value_name = "FILE")]
+    ca_cert: Option<std::path::PathBuf>,
 }
 
 fn main() -> Result<()> {
@@ -190,7 +193,19 @@ async fn run(args: &RunArgs) -> Result<Report> {
         }),
         _ => None,
     };
-    let probe = reqwest::Client::builder().http1_only().build()?;
+    let builder = || -> Result<reqwest::ClientBuilder> {
+        let mut builder = reqwest::Client::builder().http1_only();
+        if let Some(path) = &args.ca_cert {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("reading --ca-cert {}", path.display()))?;
+            let certificate = reqwest::Certificate::from_pem(&pem).with_context(|| {
+                format!("--ca-cert {} is not a PEM certificate", path.display())
+            })?;
+            builder = builder.add_root_certificate(certificate);
+        }
+        Ok(builder)
+    };
+    let probe = builder()?.build()?;
     let authorization = auth::authorization(&probe, &base, &repo, credentials.as_ref())
         .await
         .context("authenticating")?;
@@ -198,12 +213,16 @@ async fn run(args: &RunArgs) -> Result<Report> {
     if let Some(value) = &authorization {
         headers.insert(reqwest::header::AUTHORIZATION, value.parse()?);
     }
-    let client = reqwest::Client::builder()
-        .http1_only()
+    let client = builder()?
         .pool_max_idle_per_host(args.concurrency.max(4))
         .default_headers(headers)
         .build()?;
-    let registry = blobs::Registry::new(client, base.clone(), repo.clone(), authorization.clone());
+    let registry = blobs::Registry::new(
+        client.clone(),
+        base.clone(),
+        repo.clone(),
+        authorization.clone(),
+    );
     registry
         .ping()
         .await
@@ -291,7 +310,12 @@ async fn run(args: &RunArgs) -> Result<Report> {
             .push_image(args.tags)
             .await
             .context("pushing the image the request scenarios read")?;
-        let target = load::Target::parse(&base)?;
+        // Plain HTTP: raw connections; HTTPS: the same loop through reqwest.
+        let target = if base.starts_with("https://") {
+            None
+        } else {
+            Some(load::Target::parse(&base)?)
+        };
         let duration = Duration::from_secs_f64(args.duration);
         let warmup = Duration::from_secs_f64(args.warmup);
         for scenario in scenarios.iter().copied() {
@@ -309,7 +333,22 @@ async fn run(args: &RunArgs) -> Result<Report> {
                 _ => continue,
             }
             .with_authorization(authorization.clone());
-            let outcome = load::run(&target, &request, args.concurrency, warmup, duration).await?;
+            let outcome = match &target {
+                Some(target) => {
+                    load::run(target, &request, args.concurrency, warmup, duration).await?
+                }
+                None => {
+                    load::run_with_client(
+                        &client,
+                        &base,
+                        &request,
+                        args.concurrency,
+                        warmup,
+                        duration,
+                    )
+                    .await?
+                }
+            };
             report.requests.push(LoadResult::new(
                 scenario_name(scenario),
                 args.concurrency,
