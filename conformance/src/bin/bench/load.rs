@@ -110,9 +110,20 @@ pub struct Outcome {
     pub latency: Histogram<u64>,
 }
 
+/// How requests reach the registry.
+pub enum Via<'a> {
+    /// Plain HTTP over raw hyper connections: the cheapest client.
+    Raw(&'a Target),
+    /// Anything else (HTTPS) through reqwest's connection pool.
+    Pool {
+        client: &'a reqwest::Client,
+        base: &'a str,
+    },
+}
+
 /// Runs `concurrency` connections for `warmup` (unmeasured) plus `duration`.
 pub async fn run(
-    target: &Target,
+    via: Via<'_>,
     request: &RequestSpec,
     concurrency: usize,
     warmup: Duration,
@@ -122,69 +133,61 @@ pub async fn run(
     let end = begin + duration;
     let mut workers = Vec::new();
     for _ in 0..concurrency.max(1) {
-        let addr = target.addr.clone();
-        let host = target.host.clone();
         let request = request.clone();
-        workers.push(tokio::spawn(async move {
-            connection(&addr, &host, &request, begin, end).await
-        }));
+        workers.push(match &via {
+            Via::Raw(target) => {
+                let (addr, host) = (target.addr.clone(), target.host.clone());
+                tokio::spawn(async move { connection(&addr, &host, &request, begin, end).await })
+            }
+            Via::Pool { client, base } => {
+                let url = format!("{base}{}", request.path);
+                tokio::spawn(pooled((*client).clone(), url, request, begin, end))
+            }
+        });
     }
     collect(workers, duration).await
 }
 
-/// [`run`] for registries behind HTTPS: `concurrency` tasks share `client` (one
-/// connection each, kept alive by its pool) and send `request` to `base` back to back.
-pub async fn run_with_client(
-    client: &reqwest::Client,
-    base: &str,
-    request: &RequestSpec,
-    concurrency: usize,
-    warmup: Duration,
-    duration: Duration,
-) -> Result<Outcome> {
-    let begin = Instant::now() + warmup;
-    let end = begin + duration;
-    let mut workers = Vec::new();
-    for _ in 0..concurrency.max(1) {
-        let client = client.clone();
-        let url = format!("{base}{}", request.path);
-        let spec = request.clone();
-        workers.push(tokio::spawn(async move {
-            let mut latency = new_histogram()?;
-            let (mut done, mut failed) = (0u64, 0u64);
-            loop {
-                let sent = Instant::now();
-                if sent >= end {
-                    break;
-                }
-                let mut builder = client.request(spec.method.clone(), &url);
-                if let Some(accept) = spec.accept {
-                    builder = builder.header(reqwest::header::ACCEPT, accept);
-                }
-                if let Some(authorization) = &spec.authorization {
-                    builder = builder.header(reqwest::header::AUTHORIZATION, authorization);
-                }
-                let result = async {
-                    let response = builder.send().await?;
-                    let ok = response.status().is_success();
-                    response.bytes().await?;
-                    anyhow::Ok(ok)
-                }
-                .await;
-                let finished = Instant::now();
-                if sent >= begin && finished <= end {
-                    done += 1;
-                    if !matches!(result, Ok(true)) {
-                        failed += 1;
-                    }
-                    let micros = finished.duration_since(sent).as_micros() as u64;
-                    latency.saturating_record(micros.max(1));
-                }
+/// One task's loop through reqwest: one connection of the pool, kept alive.
+async fn pooled(
+    client: reqwest::Client,
+    url: String,
+    spec: RequestSpec,
+    begin: Instant,
+    end: Instant,
+) -> Result<Measured> {
+    let mut latency = new_histogram()?;
+    let (mut done, mut failed) = (0u64, 0u64);
+    loop {
+        let sent = Instant::now();
+        if sent >= end {
+            break;
+        }
+        let mut builder = client.request(spec.method.clone(), &url);
+        if let Some(accept) = spec.accept {
+            builder = builder.header(reqwest::header::ACCEPT, accept);
+        }
+        if let Some(authorization) = &spec.authorization {
+            builder = builder.header(reqwest::header::AUTHORIZATION, authorization);
+        }
+        let result = async {
+            let response = builder.send().await?;
+            let ok = response.status().is_success();
+            response.bytes().await?;
+            anyhow::Ok(ok)
+        }
+        .await;
+        let finished = Instant::now();
+        if sent >= begin && finished <= end {
+            done += 1;
+            if !matches!(result, Ok(true)) {
+                failed += 1;
             }
-            anyhow::Ok((latency, done, failed))
-        }));
+            let micros = finished.duration_since(sent).as_micros() as u64;
+            latency.saturating_record(micros.max(1));
+        }
     }
-    collect(workers, duration).await
+    Ok((latency, done, failed))
 }
 
 /// What one connection measured: latencies, requests done, requests failed.

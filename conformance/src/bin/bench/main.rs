@@ -333,22 +333,14 @@ async fn run(args: &RunArgs) -> Result<Report> {
                 _ => continue,
             }
             .with_authorization(authorization.clone());
-            let outcome = match &target {
-                Some(target) => {
-                    load::run(target, &request, args.concurrency, warmup, duration).await?
-                }
-                None => {
-                    load::run_with_client(
-                        &client,
-                        &base,
-                        &request,
-                        args.concurrency,
-                        warmup,
-                        duration,
-                    )
-                    .await?
-                }
+            let via = match &target {
+                Some(target) => load::Via::Raw(target),
+                None => load::Via::Pool {
+                    client: &client,
+                    base: &base,
+                },
             };
+            let outcome = load::run(via, &request, args.concurrency, warmup, duration).await?;
             report.requests.push(LoadResult::new(
                 scenario_name(scenario),
                 args.concurrency,
