@@ -215,6 +215,42 @@ async fn ingest(
     mut hasher: Digester,
     mut body: ByteStream,
 ) -> Result<(Digester, u64)> {
+    // A body that ends within one batch (configs, small layers, the last PATCH of many) is
+    // hashed and written in one trip to the blocking pool: the pipeline's threads and
+    // aligned buffers would cost more than the bytes.
+    let mut first = Vec::new();
+    let mut gathered = 0usize;
+    let mut ended = false;
+    while gathered < INGEST_BATCH {
+        match body.next().await {
+            None => {
+                ended = true;
+                break;
+            }
+            Some(chunk) => {
+                let chunk = chunk?;
+                gathered += chunk.len();
+                first.push(chunk);
+            }
+        }
+    }
+    if ended {
+        return blocking("writing upload data", move || {
+            let file = std::fs::OpenOptions::new().write(true).open(&path)?;
+            let mut at = size;
+            for chunk in &first {
+                hasher.update(chunk);
+                std::os::unix::fs::FileExt::write_all_at(&file, chunk, at)?;
+                at += chunk.len() as u64;
+            }
+            // Bytes past the end (an earlier append cut short) go.
+            if file.metadata()?.len() != at {
+                file.set_len(at)?;
+            }
+            Ok((hasher, at - size))
+        })
+        .await;
+    }
     type Batch = Arc<Vec<Bytes>>;
     let (to_writer, mut writer_rx) = tokio::sync::mpsc::channel::<Batch>(INGEST_QUEUE);
     let (to_hasher, mut hasher_rx) = tokio::sync::mpsc::channel::<Batch>(INGEST_QUEUE);
@@ -236,8 +272,9 @@ async fn ingest(
         hasher
     });
     let mut failure = None;
-    let mut batch = Vec::new();
-    let mut batched = 0usize;
+    // What was gathered above is the first batch.
+    let mut batch = first;
+    let mut batched = gathered;
     loop {
         let done = match body.next().await {
             None => true,
