@@ -14,20 +14,6 @@ fn absent_digest(ctx: &Ctx) -> Digest {
     Digest::of(&ctx.random_bytes(64))
 }
 
-fn check<F, Fut>(
-    id: &'static str,
-    level: Level,
-    title: &'static str,
-    rule: &'static str,
-    body: F,
-) -> Check
-where
-    F: Fn(Ctx) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = CheckResult> + Send + 'static,
-{
-    Check::new(id, Workflow::Pull, level, title, rule, body)
-}
-
 /// Asserts a response carries the content's digest and exact length.
 fn expect_content_headers(resp: &Response, digest: &str, len: usize) -> CheckResult {
     ensure_eq(
@@ -45,8 +31,9 @@ fn expect_content_headers(resp: &Response, digest: &str, len: usize) -> CheckRes
 /// The pull checks.
 pub fn checks() -> Vec<Check> {
     vec![
-        check(
+        Check::new(
             "pull.base.v2-is-200",
+            Workflow::Pull,
             Level::Must,
             "GET /v2/ answers 200",
             "end-1 MUST: GET /v2/ returns 200 when the registry implements the API",
@@ -55,8 +42,9 @@ pub fn checks() -> Vec<Check> {
                 Ok(())
             },
         ),
-        check(
+        Check::new(
             "pull.base.api-version-header",
+            Workflow::Pull,
             Level::Should,
             "GET /v2/ names the protocol in Docker-Distribution-API-Version",
             "end-1 SHOULD: Docker-Distribution-API-Version: registry/2.0 (Docker clients check it)",
@@ -69,8 +57,9 @@ pub fn checks() -> Vec<Check> {
                 )
             },
         ),
-        check(
+        Check::new(
             "pull.blob.get-existing",
+            Workflow::Pull,
             Level::Must,
             "GET of a pushed blob returns its exact bytes",
             "end-2 MUST: GET /v2/<name>/blobs/<digest> returns 200 with the blob",
@@ -88,8 +77,9 @@ pub fn checks() -> Vec<Check> {
                 expect_content_headers(&resp, digest.as_str(), bytes.len())
             },
         ),
-        check(
+        Check::new(
             "pull.blob.head-existing",
+            Workflow::Pull,
             Level::Must,
             "HEAD of a pushed blob gives 200, its size and digest, no body",
             "end-2 MUST: HEAD /v2/<name>/blobs/<digest> returns 200 with Content-Length and Docker-Content-Digest",
@@ -105,8 +95,9 @@ pub fn checks() -> Vec<Check> {
                 expect_content_headers(&resp, digest.as_str(), bytes.len())
             },
         ),
-        check(
+        Check::new(
             "pull.blob.get-missing-is-404-blob-unknown",
+            Workflow::Pull,
             Level::Must,
             "GET of an unknown blob is 404 BLOB_UNKNOWN",
             "end-2 MUST: 404 with error code BLOB_UNKNOWN when the blob is not in the repository",
@@ -121,8 +112,9 @@ pub fn checks() -> Vec<Check> {
                 resp.expect_error_code(&["BLOB_UNKNOWN"])
             },
         ),
-        check(
+        Check::new(
             "pull.blob.head-missing-is-404",
+            Workflow::Pull,
             Level::Must,
             "HEAD of an unknown blob is 404 without a body",
             "end-2 MUST: HEAD returns 404 when the blob is not in the repository",
@@ -136,8 +128,9 @@ pub fn checks() -> Vec<Check> {
                 ensure(resp.body.is_empty(), || "HEAD 404 has a body".to_owned())
             },
         ),
-        check(
+        Check::new(
             "pull.blob.head-get-header-parity",
+            Workflow::Pull,
             Level::Must,
             "HEAD and GET of a blob agree on size and digest",
             "end-2 MUST: HEAD answers as GET would, without the body",
@@ -156,8 +149,9 @@ pub fn checks() -> Vec<Check> {
                 Ok(())
             },
         ),
-        check(
+        Check::new(
             "pull.blob.range-is-206",
+            Workflow::Pull,
             Level::Should,
             "GET with Range returns 206 and exactly those bytes",
             "end-2 SHOULD: honour Range: bytes=<start>-<end> with 206 and Content-Range",
@@ -186,8 +180,9 @@ pub fn checks() -> Vec<Check> {
                 )
             },
         ),
-        check(
+        Check::new(
             "pull.blob.range-open-ended-is-206",
+            Workflow::Pull,
             Level::Should,
             "GET with an open-ended Range returns the tail",
             "end-2 SHOULD: Range: bytes=<start>- returns the rest of the blob with 206",
@@ -211,8 +206,9 @@ pub fn checks() -> Vec<Check> {
                 })
             },
         ),
-        check(
+        Check::new(
             "pull.blob.range-outside-is-416",
+            Workflow::Pull,
             Level::Should,
             "GET with a Range past the end is 416",
             "end-2 SHOULD: a range wholly outside the blob is 416 Range Not Satisfiable",
@@ -234,8 +230,9 @@ pub fn checks() -> Vec<Check> {
                 Ok(())
             },
         ),
-        check(
+        Check::new(
             "pull.blob.sha512-get",
+            Workflow::Pull,
             Level::May,
             "A blob pushed under a sha512 digest reads back under it",
             "end-2/end-6 MAY (2026 redesign): sha512 is a registered algorithm",
@@ -265,8 +262,9 @@ pub fn checks() -> Vec<Check> {
                 expect_content_headers(&resp, digest.as_str(), bytes.len())
             },
         ),
-        check(
+        Check::new(
             "pull.blob.malformed-digest-is-400",
+            Workflow::Pull,
             Level::Should,
             "GET of a blob by a malformed digest is 400 DIGEST_INVALID, not 404 or 500",
             "end-2 SHOULD: a malformed digest is a client error, code DIGEST_INVALID",
@@ -280,8 +278,9 @@ pub fn checks() -> Vec<Check> {
                 resp.expect_error_code(&["DIGEST_INVALID"])
             },
         ),
-        check(
+        Check::new(
             "pull.manifest.tag-and-digest-agree",
+            Workflow::Pull,
             Level::Must,
             "A manifest read by tag and by digest is the same document",
             "end-3 MUST: a tag resolves to the manifest whose digest Docker-Content-Digest names",
@@ -298,8 +297,9 @@ pub fn checks() -> Vec<Check> {
                 ensure(by_tag.body == by_digest.body, || "tag and digest serve different bytes".to_owned())
             },
         ),
-        check(
+        Check::new(
             "pull.manifest.get-by-tag",
+            Workflow::Pull,
             Level::Must,
             "GET of a manifest by tag returns the pushed bytes and media type",
             "end-3 MUST: GET /v2/<name>/manifests/<tag> returns 200 with the manifest",
@@ -312,8 +312,9 @@ pub fn checks() -> Vec<Check> {
                 ensure_eq("Content-Type", resp.require_header("Content-Type")?, OCI_MANIFEST)
             },
         ),
-        check(
+        Check::new(
             "pull.manifest.get-by-digest",
+            Workflow::Pull,
             Level::Must,
             "GET of a manifest by digest returns the pushed bytes",
             "end-3 MUST: GET /v2/<name>/manifests/<digest> returns 200 with the manifest",
@@ -328,8 +329,9 @@ pub fn checks() -> Vec<Check> {
                 expect_content_headers(&resp, image.digest.as_str(), image.manifest.len())
             },
         ),
-        check(
+        Check::new(
             "pull.manifest.head-by-tag",
+            Workflow::Pull,
             Level::Must,
             "HEAD of a manifest by tag gives digest, size and type",
             "end-3 MUST: HEAD /v2/<name>/manifests/<tag> returns 200 with Docker-Content-Digest",
@@ -343,8 +345,9 @@ pub fn checks() -> Vec<Check> {
                 ensure_eq("Content-Type", resp.require_header("Content-Type")?, OCI_MANIFEST)
             },
         ),
-        check(
+        Check::new(
             "pull.manifest.head-by-digest",
+            Workflow::Pull,
             Level::Must,
             "HEAD of a manifest by digest is 200",
             "end-3 MUST: HEAD /v2/<name>/manifests/<digest> returns 200",
@@ -358,8 +361,9 @@ pub fn checks() -> Vec<Check> {
                 expect_content_headers(&resp, image.digest.as_str(), image.manifest.len())
             },
         ),
-        check(
+        Check::new(
             "pull.manifest.head-get-header-parity",
+            Workflow::Pull,
             Level::Must,
             "HEAD and GET of a manifest agree on type, size and digest",
             "end-3 MUST: HEAD answers as GET would, without the body",
@@ -377,8 +381,9 @@ pub fn checks() -> Vec<Check> {
                 Ok(())
             },
         ),
-        check(
+        Check::new(
             "pull.manifest.digest-header-is-digest-of-body",
+            Workflow::Pull,
             Level::Must,
             "Docker-Content-Digest of a manifest GET by tag is the digest of the body",
             "end-3 MUST: Docker-Content-Digest is the digest of the returned bytes",
@@ -391,8 +396,9 @@ pub fn checks() -> Vec<Check> {
                 ensure_eq("Docker-Content-Digest", header, Digest::of(&resp.body).as_str())
             },
         ),
-        check(
+        Check::new(
             "pull.manifest.get-missing-tag-is-404",
+            Workflow::Pull,
             Level::Must,
             "GET of an unknown tag is 404 MANIFEST_UNKNOWN",
             "end-3 MUST: 404 MANIFEST_UNKNOWN when the tag does not exist",
@@ -404,8 +410,9 @@ pub fn checks() -> Vec<Check> {
                 resp.expect_error_code(&["MANIFEST_UNKNOWN"])
             },
         ),
-        check(
+        Check::new(
             "pull.manifest.get-missing-digest-is-404",
+            Workflow::Pull,
             Level::Must,
             "GET of an unknown manifest digest is 404 MANIFEST_UNKNOWN",
             "end-3 MUST: 404 MANIFEST_UNKNOWN when the digest is not in the repository",
@@ -419,8 +426,9 @@ pub fn checks() -> Vec<Check> {
                 resp.expect_error_code(&["MANIFEST_UNKNOWN"])
             },
         ),
-        check(
+        Check::new(
             "pull.manifest.head-missing-is-404",
+            Workflow::Pull,
             Level::Must,
             "HEAD of an unknown tag is 404",
             "end-3 MUST: HEAD returns 404 when the manifest does not exist",
@@ -432,8 +440,9 @@ pub fn checks() -> Vec<Check> {
                 Ok(())
             },
         ),
-        check(
+        Check::new(
             "pull.repo.unknown-repository-is-404",
+            Workflow::Pull,
             Level::Must,
             "GET of a manifest in a repository that never existed is 404",
             "end-3 MUST: 404 with NAME_UNKNOWN or MANIFEST_UNKNOWN for an unknown repository",
@@ -444,8 +453,9 @@ pub fn checks() -> Vec<Check> {
                 resp.expect_error_code(&["NAME_UNKNOWN", "MANIFEST_UNKNOWN"])
             },
         ),
-        check(
+        Check::new(
             "pull.manifest.index-get",
+            Workflow::Pull,
             Level::Must,
             "An image index reads back byte for byte with its media type",
             "end-3 MUST (image-spec image-index): GET returns the index with Content-Type application/vnd.oci.image.index.v1+json",
@@ -470,8 +480,9 @@ pub fn checks() -> Vec<Check> {
                 ensure_eq("Content-Type", resp.require_header("Content-Type")?, OCI_INDEX)
             },
         ),
-        check(
+        Check::new(
             "pull.manifest.accept-does-not-alter",
+            Workflow::Pull,
             Level::Must,
             "An Accept header never changes the manifest bytes",
             "end-3 MUST NOT: a registry must not alter a manifest to suit Accept (it may answer 404)",
@@ -489,8 +500,9 @@ pub fn checks() -> Vec<Check> {
                 ensure(resp.body.as_ref() == image.manifest.as_slice(), || "manifest bytes changed under Accept".to_owned())
             },
         ),
-        check(
+        Check::new(
             "pull.manifest.no-accept-served-as-stored",
+            Workflow::Pull,
             Level::Should,
             "A manifest GET without Accept returns the stored manifest unchanged",
             "end-3 SHOULD: clients SHOULD send Accept, so its absence is a client lapse a registry should tolerate by serving what it stores",
@@ -506,8 +518,9 @@ pub fn checks() -> Vec<Check> {
                 ensure_eq("Content-Type", resp.require_header("Content-Type")?, OCI_MANIFEST)
             },
         ),
-        check(
+        Check::new(
             "pull.manifest.layers-readable",
+            Workflow::Pull,
             Level::Must,
             "Every blob an image manifest references can be pulled from its repository",
             "end-2 MUST: the config and layers of a pulled manifest are fetchable by digest",
@@ -530,8 +543,9 @@ pub fn checks() -> Vec<Check> {
                 ensure_eq("layer digest", image.layer_digest.as_str(), Digest::of(&image.layer).as_str())
             },
         ),
-        check(
+        Check::new(
             "pull.manifest.scoped-to-repository",
+            Workflow::Pull,
             Level::Must,
             "A manifest is visible in its repository only",
             "end-3 MUST: manifests are addressed by the digest of their bytes, per repository",

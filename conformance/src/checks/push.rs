@@ -12,20 +12,6 @@ use crate::check::{
 use crate::http::{Request, Response};
 use crate::runner::{image_manifest, with_query, Ctx, OCI_INDEX, OCI_MANIFEST};
 
-fn check<F, Fut>(
-    id: &'static str,
-    level: Level,
-    title: &'static str,
-    rule: &'static str,
-    body: F,
-) -> Check
-where
-    F: Fn(Ctx) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = CheckResult> + Send + 'static,
-{
-    Check::new(id, Workflow::Push, level, title, rule, body)
-}
-
 /// PATCHes `bytes` at `offset` to `location` with Content-Range; returns the response.
 async fn patch(
     ctx: &Ctx,
@@ -129,8 +115,9 @@ pub fn checks() -> Vec<Check> {
 
 fn blob_checks() -> Vec<Check> {
     vec![
-        check(
+        Check::new(
             "push.blob.post-put",
+            Workflow::Push,
             Level::Must,
             "POST then PUT ?digest= stores a blob (201, Location, digest)",
             "end-4a/end-6 MUST: POST returns 202 + Location; PUT <location>?digest= returns 201 with Location",
@@ -147,8 +134,9 @@ fn blob_checks() -> Vec<Check> {
                 expect_blob(&ctx, &repo, &digest, &bytes).await
             },
         ),
-        check(
+        Check::new(
             "push.blob.commit-location-is-readable",
+            Workflow::Push,
             Level::Must,
             "The Location of a committed blob serves the blob",
             "end-6 MUST: the 201 Location names the stored blob",
@@ -165,8 +153,9 @@ fn blob_checks() -> Vec<Check> {
                 ensure(blob.body.as_ref() == bytes.as_slice(), || "Location serves other bytes".to_owned())
             },
         ),
-        check(
+        Check::new(
             "push.blob.monolithic-post",
+            Workflow::Push,
             Level::Should,
             "A single POST ?digest= with the body stores the blob",
             "end-4b SHOULD: POST /v2/<name>/blobs/uploads/?digest= with the blob returns 201 (202 means: continue as a session)",
@@ -199,8 +188,9 @@ fn blob_checks() -> Vec<Check> {
                 }
             },
         ),
-        check(
+        Check::new(
             "push.blob.post-is-202-with-location",
+            Workflow::Push,
             Level::Must,
             "POST without a digest opens a session: 202 with Location",
             "end-4a MUST: 202 Accepted with a Location header",
@@ -214,8 +204,9 @@ fn blob_checks() -> Vec<Check> {
                 Ok(())
             },
         ),
-        check(
+        Check::new(
             "push.blob.sessions-have-distinct-locations",
+            Workflow::Push,
             Level::Must,
             "Two POSTs open two distinct upload sessions",
             "end-4a MUST: each upload has its own Location",
@@ -226,8 +217,9 @@ fn blob_checks() -> Vec<Check> {
                 ensure(a != b, || format!("both POSTs returned Location {a}"))
             },
         ),
-        check(
+        Check::new(
             "push.blob.chunked-patch-sequence",
+            Workflow::Push,
             Level::Must,
             "A blob uploaded in three PATCHes with Content-Range, then PUT, reads back intact",
             "end-5 MUST: each PATCH returns 202 with Location and Range 0-<last byte>; end-6 PUT commits",
@@ -238,8 +230,9 @@ fn blob_checks() -> Vec<Check> {
                 expect_blob(&ctx, &repo, &digest, &bytes).await
             },
         ),
-        check(
+        Check::new(
             "push.blob.streamed-patch",
+            Workflow::Push,
             Level::Must,
             "A single PATCH without Content-Range (streamed) then PUT stores the blob",
             "end-5 MUST: a streamed PATCH (no Content-Range) appends the body",
@@ -264,8 +257,9 @@ fn blob_checks() -> Vec<Check> {
                 expect_blob(&ctx, &repo, &digest, &bytes).await
             },
         ),
-        check(
+        Check::new(
             "push.blob.put-with-final-chunk",
+            Workflow::Push,
             Level::Must,
             "A PATCH followed by a PUT carrying the last bytes stores the whole blob",
             "end-6 MUST: the closing PUT may carry the final chunk",
@@ -282,8 +276,9 @@ fn blob_checks() -> Vec<Check> {
                 expect_blob(&ctx, &repo, &digest, &bytes).await
             },
         ),
-        check(
+        Check::new(
             "push.blob.chunk-out-of-order-is-416",
+            Workflow::Push,
             Level::Must,
             "A PATCH whose Content-Range skips ahead is 416",
             "end-5 MUST: a chunk that does not start where the upload ends gets 416",
@@ -299,8 +294,9 @@ fn blob_checks() -> Vec<Check> {
                 Ok(())
             },
         ),
-        check(
+        Check::new(
             "push.blob.upload-status-is-204-with-range",
+            Workflow::Push,
             Level::Must,
             "GET on an upload reports 204, Location and the bytes received",
             "end-13 MUST: 204 No Content with Location and Range: 0-<last byte>",
@@ -317,8 +313,9 @@ fn blob_checks() -> Vec<Check> {
                 ensure_eq("Range", status.require_header("Range")?, "0-639")
             },
         ),
-        check(
+        Check::new(
             "push.blob.resume-after-status",
+            Workflow::Push,
             Level::Must,
             "An upload resumes from the offset the status endpoint reports",
             "end-13 MUST: the client resumes from <last byte>+1 of the reported Range",
@@ -346,8 +343,9 @@ fn blob_checks() -> Vec<Check> {
                 expect_blob(&ctx, &repo, &digest, &bytes).await
             },
         ),
-        check(
+        Check::new(
             "push.blob.unknown-upload-is-404",
+            Workflow::Push,
             Level::Must,
             "Status of an upload that never existed is 404 BLOB_UPLOAD_UNKNOWN",
             "end-13 MUST: 404 BLOB_UPLOAD_UNKNOWN for an unknown session",
@@ -362,8 +360,9 @@ fn blob_checks() -> Vec<Check> {
                 resp.expect_error_code(&["BLOB_UPLOAD_UNKNOWN"])
             },
         ),
-        check(
+        Check::new(
             "push.blob.digest-mismatch-is-400",
+            Workflow::Push,
             Level::Must,
             "Closing an upload with the wrong digest is 400 DIGEST_INVALID",
             "end-6 MUST: 400 DIGEST_INVALID when the digest does not match the uploaded bytes",
@@ -379,8 +378,9 @@ fn blob_checks() -> Vec<Check> {
                 ensure_eq("HEAD of the wrongly claimed digest", &blob.status, &404u16)
             },
         ),
-        check(
+        Check::new(
             "push.blob.put-without-digest-is-400",
+            Workflow::Push,
             Level::Must,
             "Closing an upload without ?digest= is refused with 400",
             "end-6 MUST: the digest parameter is required; 400 DIGEST_INVALID (or BLOB_UPLOAD_INVALID)",
@@ -399,8 +399,9 @@ fn blob_checks() -> Vec<Check> {
                 resp.expect_error_code(&["DIGEST_INVALID", "BLOB_UPLOAD_INVALID"])
             },
         ),
-        check(
+        Check::new(
             "push.blob.malformed-digest-is-400",
+            Workflow::Push,
             Level::Must,
             "Closing an upload with a malformed digest is 400 DIGEST_INVALID",
             "end-6 MUST: 400 DIGEST_INVALID for a digest that breaks the grammar",
@@ -419,8 +420,9 @@ fn blob_checks() -> Vec<Check> {
                 resp.expect_error_code(&["DIGEST_INVALID"])
             },
         ),
-        check(
+        Check::new(
             "push.blob.first-chunk-not-at-zero-is-416",
+            Workflow::Push,
             Level::Must,
             "A first PATCH whose Content-Range does not start at 0 is 416",
             "end-5 MUST: a chunk must start where the upload ends (0 for a new session)",
@@ -432,8 +434,9 @@ fn blob_checks() -> Vec<Check> {
                 Ok(())
             },
         ),
-        check(
+        Check::new(
             "push.blob.patch-after-commit-is-404",
+            Workflow::Push,
             Level::Must,
             "A committed upload session is gone: PATCH to it is 404",
             "end-5 MUST: 404 BLOB_UPLOAD_UNKNOWN for a finished session",
@@ -449,8 +452,9 @@ fn blob_checks() -> Vec<Check> {
                 resp.expect_error_code(&["BLOB_UPLOAD_UNKNOWN"])
             },
         ),
-        check(
+        Check::new(
             "push.blob.empty-blob",
+            Workflow::Push,
             Level::Must,
             "A zero-length blob can be pushed and read back",
             "end-6 MUST: any content, including empty, is stored under its digest",
@@ -462,8 +466,9 @@ fn blob_checks() -> Vec<Check> {
                 ensure_eq("Content-Length", resp.require_header("Content-Length")?, "0")
             },
         ),
-        check(
+        Check::new(
             "push.blob.idempotent-repush",
+            Workflow::Push,
             Level::Must,
             "Pushing the same blob twice succeeds both times",
             "end-6 MUST: content-addressed storage accepts existing content again",
@@ -476,8 +481,9 @@ fn blob_checks() -> Vec<Check> {
                 expect_blob(&ctx, &repo, &first, &bytes).await
             },
         ),
-        check(
+        Check::new(
             "push.blob.mount-from-other-repository",
+            Workflow::Push,
             Level::Must,
             "POST ?mount=&from= links a blob from another repository (201) or falls back (202)",
             "end-11 MUST: 201 with Location when mounted; 202 means an ordinary upload was opened",
@@ -502,8 +508,9 @@ fn blob_checks() -> Vec<Check> {
                 expect_blob(&ctx, &target, &digest, &bytes).await
             },
         ),
-        check(
+        Check::new(
             "push.blob.mount-unknown-falls-back-to-202",
+            Workflow::Push,
             Level::Must,
             "Mounting a blob the source lacks opens an ordinary upload (202)",
             "end-11 MUST: when the mount cannot be done the registry answers 202 with an upload Location",
@@ -528,8 +535,9 @@ fn blob_checks() -> Vec<Check> {
                 Ok(())
             },
         ),
-        check(
+        Check::new(
             "push.blob.mount-anonymous",
+            Workflow::Push,
             Level::May,
             "POST ?mount= without from mounts a blob the registry already holds",
             "end-11 MAY (2026 redesign): anonymous mount; 202 fallback when not supported",
@@ -549,8 +557,9 @@ fn blob_checks() -> Vec<Check> {
                 expect_blob(&ctx, &target, &digest, &bytes).await
             },
         ),
-        check(
+        Check::new(
             "push.blob.sha512-upload",
+            Workflow::Push,
             Level::May,
             "A chunked upload closed with a sha512 digest is stored under it",
             "end-6 MAY (2026 redesign): sha512 digests on upload",
@@ -572,8 +581,9 @@ fn blob_checks() -> Vec<Check> {
                 expect_blob(&ctx, &repo, &digest, &bytes).await
             },
         ),
-        check(
+        Check::new(
             "push.blob.digest-algorithm-sha512",
+            Workflow::Push,
             Level::May,
             "POST ?digest-algorithm=sha512 opens a sha512 session",
             "end-4c MAY (next spec release): the registry hashes the upload with the requested algorithm",
@@ -593,8 +603,9 @@ fn blob_checks() -> Vec<Check> {
                 expect_blob(&ctx, &repo, &digest, &bytes).await
             },
         ),
-        check(
+        Check::new(
             "push.blob.upload-cancel",
+            Workflow::Push,
             Level::May,
             "DELETE on an upload cancels it; its status is then 404",
             "end-14 MAY (next spec release): DELETE <upload location> returns 204 and forgets the session",
@@ -612,8 +623,9 @@ fn blob_checks() -> Vec<Check> {
                 Ok(())
             },
         ),
-        check(
+        Check::new(
             "push.blob.large-chunks-over-5mib",
+            Workflow::Push,
             Level::Must,
             "A 12 MiB blob in 6 MiB chunks (S3-part sized) is stored intact",
             "end-5 MUST: chunk sizes of object-storage multipart uploads (>= 5 MiB, OCI-Chunk-Min-Length)",
@@ -635,8 +647,9 @@ fn blob_checks() -> Vec<Check> {
                 expect_blob(&ctx, &repo, &digest, &bytes).await
             },
         ),
-        check(
+        Check::new(
             "push.blob.concurrent-uploads-one-repository",
+            Workflow::Push,
             Level::Must,
             "Six uploads in parallel to one repository all land intact",
             "end-4..6 MUST: upload sessions are independent",
@@ -656,8 +669,9 @@ fn blob_checks() -> Vec<Check> {
 
 fn manifest_checks() -> Vec<Check> {
     vec![
-        check(
+        Check::new(
             "push.manifest.by-tag",
+            Workflow::Push,
             Level::Must,
             "PUT of a manifest by tag is 201 with Location and its digest",
             "end-7 MUST: 201 Created, Location, Docker-Content-Digest of the bytes",
@@ -669,8 +683,9 @@ fn manifest_checks() -> Vec<Check> {
                 ensure_eq("Docker-Content-Digest", resp.require_header("Docker-Content-Digest")?, Digest::of(&manifest).as_str())
             },
         ),
-        check(
+        Check::new(
             "push.manifest.by-digest",
+            Workflow::Push,
             Level::Must,
             "PUT of a manifest by its digest is 201 and readable by digest",
             "end-7 MUST: a manifest may be pushed by digest",
@@ -684,8 +699,9 @@ fn manifest_checks() -> Vec<Check> {
                 ensure(resp.body.as_ref() == manifest.as_slice(), || "manifest bytes differ".to_owned())
             },
         ),
-        check(
+        Check::new(
             "push.manifest.location-serves-manifest",
+            Workflow::Push,
             Level::Must,
             "The Location of a pushed manifest serves it",
             "end-7 MUST: Location names the stored manifest",
@@ -698,8 +714,9 @@ fn manifest_checks() -> Vec<Check> {
                 ensure(got.body.as_ref() == manifest.as_slice(), || "Location serves other bytes".to_owned())
             },
         ),
-        check(
+        Check::new(
             "push.manifest.digest-mismatch-is-400",
+            Workflow::Push,
             Level::Must,
             "PUT by a digest that is not the body's is 400 DIGEST_INVALID",
             "end-7 MUST: the digest in the path must match the bytes",
@@ -712,8 +729,9 @@ fn manifest_checks() -> Vec<Check> {
                 resp.expect_error_code(&["DIGEST_INVALID"])
             },
         ),
-        check(
+        Check::new(
             "push.manifest.invalid-json-is-400",
+            Workflow::Push,
             Level::Must,
             "A manifest that is not JSON is 400 MANIFEST_INVALID",
             "end-7 MUST: 400 MANIFEST_INVALID for a malformed manifest",
@@ -724,8 +742,9 @@ fn manifest_checks() -> Vec<Check> {
                 resp.expect_error_code(&["MANIFEST_INVALID"])
             },
         ),
-        check(
+        Check::new(
             "push.manifest.unknown-blob-is-400",
+            Workflow::Push,
             Level::Should,
             "A manifest naming a blob the repository lacks is refused",
             "end-7 SHOULD: 400 MANIFEST_BLOB_UNKNOWN when a referenced blob is missing",
@@ -743,8 +762,9 @@ fn manifest_checks() -> Vec<Check> {
                 resp.expect_error_code(&["MANIFEST_BLOB_UNKNOWN"])
             },
         ),
-        check(
+        Check::new(
             "push.manifest.tag-query-multiple",
+            Workflow::Push,
             Level::May,
             "PUT by digest with ?tag=a&tag=b tags both and answers OCI-Tag",
             "end-7b MAY (next spec release): tags from ?tag= are applied and echoed in OCI-Tag",
@@ -781,8 +801,9 @@ fn manifest_checks() -> Vec<Check> {
                 Ok(())
             },
         ),
-        check(
+        Check::new(
             "push.manifest.four-mib-accepted",
+            Workflow::Push,
             Level::Must,
             "A manifest just under 4 MiB is accepted",
             "end-7 MUST: registries accept manifests up to 4 MiB",
@@ -795,8 +816,9 @@ fn manifest_checks() -> Vec<Check> {
                 ensure_eq("manifest size", &got.body.len(), &manifest.len())
             },
         ),
-        check(
+        Check::new(
             "push.manifest.too-big-is-413",
+            Workflow::Push,
             Level::Should,
             "A manifest over 4 MiB is refused with 413",
             "end-7 SHOULD: 413 Payload Too Large above the registry's manifest limit (at least 4 MiB)",
@@ -820,8 +842,9 @@ fn manifest_checks() -> Vec<Check> {
                 Ok(())
             },
         ),
-        check(
+        Check::new(
             "push.manifest.image-index",
+            Workflow::Push,
             Level::Must,
             "An image index over two pushed manifests is accepted",
             "end-7 MUST (image-spec image-index): index manifests are pushed like any manifest",
@@ -834,8 +857,9 @@ fn manifest_checks() -> Vec<Check> {
                 ensure_eq("Docker-Content-Digest", resp.require_header("Docker-Content-Digest")?, Digest::of(&index).as_str())
             },
         ),
-        check(
+        Check::new(
             "push.manifest.sparse-index",
+            Workflow::Push,
             Level::May,
             "An index naming manifests the repository does not hold (sparse) is accepted",
             "end-7 MAY (2026 redesign): a registry may accept a sparse index, else 400 MANIFEST_BLOB_UNKNOWN",
@@ -854,8 +878,9 @@ fn manifest_checks() -> Vec<Check> {
                 Ok(())
             },
         ),
-        check(
+        Check::new(
             "push.manifest.idempotent-repush",
+            Workflow::Push,
             Level::Must,
             "Pushing the same manifest twice succeeds both times with one digest",
             "end-7 MUST: re-pushing identical content is not an error",
@@ -867,8 +892,9 @@ fn manifest_checks() -> Vec<Check> {
                 ensure_eq("Docker-Content-Digest", &a.header("Docker-Content-Digest"), &b.header("Docker-Content-Digest"))
             },
         ),
-        check(
+        Check::new(
             "push.manifest.byte-exact-non-canonical",
+            Workflow::Push,
             Level::Must,
             "A manifest with odd whitespace and key order is stored byte for byte",
             "end-3/end-7 MUST: the digest is of the exact bytes; registries must not re-serialise",
@@ -890,8 +916,9 @@ fn manifest_checks() -> Vec<Check> {
                 ensure(got.body.as_ref() == manifest.as_slice(), || "manifest was re-serialised".to_owned())
             },
         ),
-        check(
+        Check::new(
             "push.manifest.retag-moves-tag",
+            Workflow::Push,
             Level::Must,
             "Pushing another manifest under an existing tag moves the tag",
             "end-7 MUST: a tag names the most recently pushed manifest",
@@ -904,8 +931,9 @@ fn manifest_checks() -> Vec<Check> {
                 ensure_eq("Docker-Content-Digest", got.require_header("Docker-Content-Digest")?, second.digest.as_str())
             },
         ),
-        check(
+        Check::new(
             "push.manifest.artifact-type",
+            Workflow::Push,
             Level::Must,
             "An artifact manifest (artifactType, empty config) is accepted and served intact",
             "end-7 MUST (image-spec 1.1 artifacts): artifactType and the empty descriptor are valid",
@@ -929,8 +957,9 @@ fn manifest_checks() -> Vec<Check> {
                 ensure(got.body.as_ref() == manifest.as_slice(), || "artifact manifest bytes differ".to_owned())
             },
         ),
-        check(
+        Check::new(
             "push.manifest.subject-gets-oci-subject",
+            Workflow::Push,
             Level::Should,
             "A manifest with a subject is answered with OCI-Subject",
             "end-7 SHOULD: OCI-Subject: <subject digest> when the registry processed the subject",
