@@ -369,7 +369,15 @@ mod tests {
             &[13, 1, 4090],
             // Bodies arriving in pieces: early writes of unaligned amounts, with the bytes
             // past the last whole block carried into the next buffer each time.
-            &[EARLY_WRITE + 1, 99_999, 300_001, EARLY_WRITE - 1, 2, 777_777, 5],
+            &[
+                EARLY_WRITE + 1,
+                99_999,
+                300_001,
+                EARLY_WRITE - 1,
+                2,
+                777_777,
+                5,
+            ],
         ];
         for (round, writes) in sessions.iter().enumerate() {
             let size = expected.len() as u64;

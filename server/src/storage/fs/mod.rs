@@ -178,6 +178,50 @@ fn read_stream(file: std::fs::File, range: Range<u64>) -> ByteStream {
     .boxed()
 }
 
+/// Where a blob lives under `root`; `None` for algorithms we never store.
+fn blob_path_in(root: &Path, digest: &Digest) -> Option<PathBuf> {
+    let alg = digest.algorithm()?;
+    let hex = digest.encoded();
+    Some(
+        root.join("blobs")
+            .join(alg.as_str())
+            .join(&hex[..2])
+            .join(hex),
+    )
+}
+
+/// The raw `state.json` of the session in `dir`; `None` when the session is unknown (its
+/// data file is gone after a commit cut short, or it never existed).
+fn load_state(dir: &Path) -> io::Result<Option<Vec<u8>>> {
+    if !dir.join("data").try_exists()? {
+        return Ok(None);
+    }
+    match std::fs::read(dir.join("state.json")) {
+        Ok(raw) => Ok(Some(raw)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn decode_state(id: &UploadId, raw: Option<Vec<u8>>) -> Result<SessionState> {
+    let Some(raw) = raw else {
+        return Err(Error::BlobUploadUnknown {
+            session: id.to_string(),
+        });
+    };
+    serde_json::from_slice(&raw).map_err(|e| Error::internal("decoding an upload state", e))
+}
+
+/// How the blocking part of a commit ended.
+enum Committed {
+    /// The data is shorter than acknowledged (power loss): the session must go.
+    Lost,
+    /// Size or digest differ from the client's: the session is already removed.
+    Rejected(Error),
+    /// The blob is visible under its digest (now, or already before).
+    Published(Digest),
+}
+
 /// Hashes the first `size` bytes of `path` with `algorithm`.
 fn hash_file(path: &Path, algorithm: Algorithm, size: u64) -> io::Result<Digester> {
     let mut hasher = Digester::new(algorithm);
@@ -367,15 +411,7 @@ impl FsBlobStore {
 
     /// Where a blob lives; `None` for algorithms we never store.
     fn blob_path(&self, digest: &Digest) -> Option<PathBuf> {
-        let alg = digest.algorithm()?;
-        let hex = digest.encoded();
-        Some(
-            self.root
-                .join("blobs")
-                .join(alg.as_str())
-                .join(&hex[..2])
-                .join(hex),
-        )
+        blob_path_in(&self.root, digest)
     }
 
     fn session_dir(&self, id: &UploadId) -> PathBuf {
@@ -397,23 +433,8 @@ impl FsBlobStore {
     async fn read_state(&self, id: &UploadId) -> Result<SessionState> {
         let dir = self.session_dir(id);
         // One trip to the blocking pool for both files: this runs on every upload request.
-        let raw = blocking("reading an upload state", move || {
-            if !dir.join("data").try_exists()? {
-                return Ok(None);
-            }
-            match std::fs::read(dir.join("state.json")) {
-                Ok(raw) => Ok(Some(raw)),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(e),
-            }
-        })
-        .await?;
-        let Some(raw) = raw else {
-            return Err(Error::BlobUploadUnknown {
-                session: id.to_string(),
-            });
-        };
-        serde_json::from_slice(&raw).map_err(|e| Error::internal("decoding an upload state", e))
+        let raw = blocking("reading an upload state", move || load_state(&dir)).await?;
+        decode_state(id, raw)
     }
 
     async fn write_state(&self, id: &UploadId, state: &SessionState) -> Result<()> {
@@ -437,29 +458,39 @@ impl FsBlobStore {
         body: ByteStream,
         keep_state: bool,
     ) -> Result<SessionState> {
-        let mut state = self.read_state(id).await?;
-        check_offset(id, state.size, offset)?;
-        let algorithm = state.algorithm().unwrap_or_default();
-        let data = self.session_dir(id).join("data");
-        let size = state.size;
-        let cached = hot
-            .take()
-            .filter(|h| h.size == size && h.hasher.algorithm() == algorithm);
+        let dir = self.session_dir(id);
+        let data = dir.join("data");
         let path = data.clone();
+        let cached = hot.take();
+        let session = id.clone();
+        // State, offset check and running hash in one trip to the blocking pool (every
+        // PATCH and closing PUT passes here; each trip is a thread wake-up).
         let prepared = blocking("preparing upload data", move || {
-            // Bytes past `size` (an append cut short) are overwritten by the next one.
-            if std::fs::metadata(&path)?.len() < size {
-                return Ok(None);
+            let state = match decode_state(&session, load_state(&dir)?) {
+                Ok(state) => state,
+                Err(e) => return Ok(Err(e)),
+            };
+            if let Err(e) = check_offset(&session, state.size, offset) {
+                return Ok(Err(e));
             }
-            Ok(Some(match cached {
+            // Bytes past `size` (an append cut short) are overwritten by this one.
+            if std::fs::metadata(&path)?.len() < state.size {
+                return Ok(Ok(None));
+            }
+            let algorithm = state.algorithm().unwrap_or_default();
+            let hasher = match cached
+                .filter(|h| h.size == state.size && h.hasher.algorithm() == algorithm)
+            {
                 Some(h) => h.hasher,
-                None => hash_file(&path, algorithm, size)?,
-            }))
+                None => hash_file(&path, algorithm, state.size)?,
+            };
+            Ok(Ok(Some((state, hasher))))
         })
-        .await?;
-        let Some(hasher) = prepared else {
+        .await??;
+        let Some((mut state, hasher)) = prepared else {
             return Err(self.lost(id).await);
         };
+        let size = state.size;
         let (hasher, written) = ingest(data, size, self.direct_io, hasher, body).await?;
         state.size += written;
         state.updated_ms = now_ms();
@@ -508,53 +539,64 @@ impl FsBlobStore {
         };
         let algorithm = algorithm_of(expected)?;
         let size = state.size;
-        let data = self.session_dir(id).join("data");
+        let dir = self.session_dir(id);
         let cached = hot
             .take()
             .filter(|h| h.size == size && h.hasher.algorithm() == algorithm);
-        let hash_from = data.clone();
-        let actual = blocking("verifying an upload", move || {
-            let file = std::fs::OpenOptions::new().write(true).open(&hash_from)?;
+        let root = self.root.clone();
+        let spare = self.root.join("tmp").join(format!("{id}.duplicate"));
+        let duplicate = spare.clone();
+        let expected = expected.clone();
+        // Verify, make durable and publish in one trip to the blocking pool.
+        let committed = blocking("committing an upload", move || {
+            let data = dir.join("data");
+            let file = std::fs::OpenOptions::new().write(true).open(&data)?;
             let len = file.metadata()?.len();
             if len < size {
-                return Ok(None);
+                return Ok(Committed::Lost);
             }
             if len > size {
                 file.set_len(size)?;
             }
-            // Durable before it can be published (the data went to the device during ingest;
-            // this flushes its metadata and the device's cache).
-            file.sync_data()?;
-            Ok(Some(match cached {
+            let actual = match cached {
                 Some(h) => h.hasher.finalize(),
-                None => hash_file(&hash_from, algorithm, size)?.finalize(),
-            }))
-        })
-        .await?;
-        let Some(actual) = actual else {
-            return Err(self.lost(id).await);
-        };
-        if let Err(e) = verify(expected, expected_size, &actual, size) {
-            self.remove_session(id).await?;
-            return Err(e);
-        }
-        let target = self
-            .blob_path(&actual)
-            .ok_or_else(|| Error::internal("placing a blob", "digest without a path"))?;
-        let spare = self.root.join("tmp").join(format!("{id}.duplicate"));
-        let duplicate = spare.clone();
-        blocking("publishing a blob", move || {
+                None => hash_file(&data, algorithm, size)?.finalize(),
+            };
+            if let Err(e) = verify(&expected, expected_size, &actual, size) {
+                std::fs::remove_dir_all(&dir)?;
+                return Ok(Committed::Rejected(e));
+            }
+            let Some(target) = blob_path_in(&root, &actual) else {
+                return Ok(Committed::Rejected(Error::internal(
+                    "placing a blob",
+                    "digest without a path",
+                )));
+            };
             if target.exists() {
                 // Same digest, same bytes: already visible. The copy leaves the session
                 // at once (a rename) and is deleted below, off the client's time.
-                return std::fs::rename(&data, &duplicate);
+                std::fs::rename(&data, &duplicate)?;
+                return Ok(Committed::Published(actual));
             }
+            // Durable before it can be published (the data went to the device during
+            // ingest; this flushes its metadata and the device's cache).
+            file.sync_data()?;
+            drop(file);
             let parent = target.parent().unwrap_or(&target);
             ensure_dir(parent)?;
             std::fs::rename(&data, &target)?;
-            sync_dir(parent)
+            sync_dir(parent)?;
+            Ok(Committed::Published(actual))
         })
         .await?;
+        let actual = match committed {
+            Committed::Published(actual) => actual,
+            Committed::Lost => return Err(self.lost(id).await),
+            Committed::Rejected(e) => {
+                self.forget_session(id);
+                return Err(e);
+            }
+        };
         // With its data gone the session already reads as unknown; removing its directory
         // is bookkeeping the client need not wait for (a crash before it leaves a session
         // that the expiry sweep removes, and `tmp/` is emptied at start).
