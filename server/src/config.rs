@@ -10,6 +10,7 @@
 //!   delete:
 //!     enabled: true              # false: QUAYSIDE_NO_DELETE, --no-delete
 //!   direct_io: true              # false: QUAYSIDE_NO_DIRECT_IO, --no-direct-io
+//!   sync: true                   # false: QUAYSIDE_NO_SYNC, --no-sync
 //! uploads:
 //!   expire_after_secs: 86400     # QUAYSIDE_UPLOAD_EXPIRY_SECS
 //!   sweep_interval_secs: 600
@@ -127,6 +128,13 @@ pub struct StorageSection {
     /// page cache (see `storage/fs/direct.rs`). Turn off where direct I/O is slow or only
     /// emulated; filesystems that refuse it get buffered writes either way.
     pub direct_io: bool,
+    /// Filesystem backend: fsync each blob (data and directory) before publishing it.
+    /// Off, blobs still survive a crash of the registry process whole or not at all (they
+    /// are renamed into place after verification), but a power loss can lose blobs pushed
+    /// in the last seconds while metadata that names them survives (metadata commits are
+    /// always durable), as with Distribution, which never fsyncs. For caches, mirrors and
+    /// CI registries on disposable disks.
+    pub sync: bool,
 }
 
 /// The storage backend.
@@ -196,6 +204,7 @@ impl Default for StorageSection {
             root: PathBuf::from("data"),
             delete: DeleteSection::default(),
             direct_io: true,
+            sync: true,
         }
     }
 }
@@ -291,6 +300,7 @@ impl Config {
             Backend::Filesystem => StorageConfig::Filesystem {
                 root: self.storage.root.clone(),
                 direct_io: self.storage.direct_io,
+                sync: self.storage.sync,
             },
         }
     }
@@ -351,6 +361,7 @@ mod tests {
         let config = Config::from_yaml(&doc).unwrap();
         assert_eq!(config.storage.root, PathBuf::from("/var/lib/quayside"));
         assert!(config.storage.direct_io);
+        assert!(config.storage.sync);
         assert_eq!(config.listen.port(), 5000);
         assert!(config.validate().is_ok());
         assert_eq!(

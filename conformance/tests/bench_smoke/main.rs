@@ -18,6 +18,7 @@ async fn registry(root: &std::path::Path) -> (quayside_server::registry::Running
     let storage = Storage::open(&StorageConfig::Filesystem {
         root: root.to_path_buf(),
         direct_io: true,
+        sync: true,
     })
     .await
     .expect("open storage");

@@ -60,6 +60,12 @@ struct ServeArgs {
     #[arg(long, env = "QUAYSIDE_NO_DIRECT_IO")]
     no_direct_io: bool,
 
+    /// Do not fsync blobs before publishing them: faster small pushes, still safe against a
+    /// crash of the registry process, but a power loss can lose recently pushed blobs
+    /// (Distribution's behaviour). For caches, mirrors and CI registries.
+    #[arg(long, env = "QUAYSIDE_NO_SYNC")]
+    no_sync: bool,
+
     /// Discard upload sessions idle for this many seconds [default: 86400].
     #[arg(long, env = "QUAYSIDE_UPLOAD_EXPIRY_SECS", value_name = "SECS")]
     upload_expiry_secs: Option<u64>,
@@ -116,6 +122,9 @@ impl ServeArgs {
         }
         if self.no_direct_io {
             config.storage.direct_io = false;
+        }
+        if self.no_sync {
+            config.storage.sync = false;
         }
         if let Some(secs) = self.upload_expiry_secs {
             config.uploads.expire_after_secs = secs;
@@ -223,5 +232,35 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_config(args: &[&str]) -> Config {
+        let cli = Cli::try_parse_from(args).expect("arguments parse");
+        match cli.command {
+            Some(Command::Serve(serve)) => serve.config().expect("configuration"),
+            _ => panic!("not the serve command"),
+        }
+    }
+
+    #[test]
+    fn storage_flags_turn_off_direct_io_and_fsync() {
+        let defaults = serve_config(&["registry", "serve"]);
+        assert!(defaults.storage.direct_io && defaults.storage.sync);
+        let off = serve_config(&["registry", "serve", "--no-direct-io", "--no-sync"]);
+        assert!(!off.storage.direct_io);
+        assert!(!off.storage.sync);
+        assert!(matches!(
+            off.storage_config(),
+            quayside_server::storage::StorageConfig::Filesystem {
+                direct_io: false,
+                sync: false,
+                ..
+            }
+        ));
     }
 }

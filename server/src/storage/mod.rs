@@ -309,8 +309,13 @@ pub enum StorageConfig {
     /// Everything in memory, lost on exit (tests, demos).
     Memory,
     /// Blobs and uploads as files under `root`, metadata in `root/metadata.redb`; upload
-    /// data written with `O_DIRECT` when `direct_io` (and the filesystem allows it).
-    Filesystem { root: PathBuf, direct_io: bool },
+    /// data written with `O_DIRECT` when `direct_io` (and the filesystem allows it); blobs
+    /// fsynced before they are published when `sync` (metadata commits always are).
+    Filesystem {
+        root: PathBuf,
+        direct_io: bool,
+        sync: bool,
+    },
 }
 
 /// The storage a registry runs on.
@@ -328,14 +333,21 @@ impl Storage {
                 blobs: Arc::new(MemoryBlobStore::new()),
                 metadata: Arc::new(RedbMetadataStore::in_memory()?),
             }),
-            StorageConfig::Filesystem { root, direct_io } => {
+            StorageConfig::Filesystem {
+                root,
+                direct_io,
+                sync,
+            } => {
                 // The database's exclusive lock comes first: it keeps a second process
                 // from sweeping the temp files of a running one.
                 tokio::fs::create_dir_all(root)
                     .await
                     .map_err(|e| Error::io("creating the storage root", e))?;
                 let metadata = RedbMetadataStore::open(root.join("metadata.redb")).await?;
-                let blobs = FsBlobStore::open(root).await?.with_direct_io(*direct_io);
+                let blobs = FsBlobStore::open(root)
+                    .await?
+                    .with_direct_io(*direct_io)
+                    .with_sync(*sync);
                 Ok(Storage {
                     blobs: Arc::new(blobs),
                     metadata: Arc::new(metadata),

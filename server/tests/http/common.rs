@@ -49,6 +49,7 @@ impl TestRegistry {
         let storage = Storage::open(&StorageConfig::Filesystem {
             root: dir.path().join("data"),
             direct_io: true,
+            sync: true,
         })
         .await
         .expect("filesystem storage");

@@ -12,6 +12,7 @@ async fn open(root: &std::path::Path) -> Storage {
     Storage::open(&StorageConfig::Filesystem {
         root: root.to_owned(),
         direct_io: true,
+        sync: true,
     })
     .await
     .unwrap()

@@ -23,20 +23,26 @@ pub async fn memory() -> Harness {
 }
 
 pub async fn filesystem() -> Harness {
-    filesystem_with(true).await
+    filesystem_with(true, true).await
 }
 
 /// The filesystem backend writing uploads through the page cache, as it does where
 /// `O_DIRECT` is refused or switched off.
 pub async fn filesystem_buffered() -> Harness {
-    filesystem_with(false).await
+    filesystem_with(false, true).await
 }
 
-async fn filesystem_with(direct_io: bool) -> Harness {
+/// The filesystem backend with fsync off (`storage.sync: false`).
+pub async fn filesystem_unsynced() -> Harness {
+    filesystem_with(true, false).await
+}
+
+async fn filesystem_with(direct_io: bool, sync: bool) -> Harness {
     let root = tempfile::tempdir().unwrap();
     let config = StorageConfig::Filesystem {
         root: root.path().to_owned(),
         direct_io,
+        sync,
     };
     Harness {
         storage: Storage::open(&config).await.unwrap(),
@@ -125,3 +131,4 @@ macro_rules! storage_suite {
 storage_suite!(memory_backend, crate::memory);
 storage_suite!(fs_backend, crate::filesystem);
 storage_suite!(fs_buffered_backend, crate::filesystem_buffered);
+storage_suite!(fs_unsynced_backend, crate::filesystem_unsynced);

@@ -11,7 +11,7 @@
 //! from the page cache without a copy when they can be (`read.rs`).
 //!
 //! Crash safety: every file becomes visible by `rename` after `fsync`, followed by an
-//! `fsync` of the directory. A blob is renamed into `blobs/` only after its size and digest
+//! `fsync` of the directory (the fsyncs of blobs are skipped when `storage.sync` is off). A blob is renamed into `blobs/` only after its size and digest
 //! were verified, so a `kill -9` at any moment leaves either no blob or the whole, correct
 //! blob. Appended upload data is fsynced once, at commit (an fsync per chunk would cost a
 //! disk flush per PATCH); if power loss leaves a session shorter than it acknowledged, the
@@ -65,6 +65,8 @@ pub struct FsBlobStore {
     sessions: Mutex<HashMap<UploadId, Arc<tokio::sync::Mutex<Option<Hot>>>>>,
     /// Whether upload data is written with `O_DIRECT` (see `direct.rs`).
     direct_io: bool,
+    /// Whether blobs are fsynced before they are published (see [`FsBlobStore::with_sync`]).
+    sync: bool,
 }
 
 /// The running hash of a session's first `size` bytes, so appends need not re-read data.
@@ -122,25 +124,32 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
-/// Recreates (durably) a fan-out directory that `open` made but someone removed since.
-fn ensure_dir(dir: &Path) -> io::Result<()> {
+/// Recreates a fan-out directory that `open` made but someone removed since (durably when
+/// `sync`).
+fn ensure_dir(dir: &Path, sync: bool) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
     std::fs::create_dir_all(dir)?;
     match dir.parent() {
-        Some(parent) => sync_dir(parent),
-        None => Ok(()),
+        Some(parent) if sync => sync_dir(parent),
+        _ => Ok(()),
     }
 }
 
-/// Writes `bytes` to `target` all-or-nothing: temp file in `tmp`, fsync, rename, fsync dir.
-fn write_atomic(tmp: &Path, target: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Writes `bytes` to `target` all-or-nothing: temp file in `tmp`, rename; with `sync`, the
+/// file is fsynced before the rename and the directory after it.
+fn write_atomic(tmp: &Path, target: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
     let mut file = tempfile::NamedTempFile::new_in(tmp)?;
     file.write_all(bytes)?;
-    file.as_file().sync_all()?;
+    if sync {
+        file.as_file().sync_all()?;
+    }
     file.persist(target).map_err(|e| e.error)?;
-    sync_dir(target.parent().unwrap_or(tmp))
+    if sync {
+        sync_dir(target.parent().unwrap_or(tmp))?;
+    }
+    Ok(())
 }
 
 /// Replaces `target` by `rename`, without fsync: for session state that may be lost on
@@ -395,12 +404,25 @@ impl FsBlobStore {
             root,
             sessions: Mutex::new(HashMap::new()),
             direct_io: true,
+            sync: true,
         })
     }
 
     /// Chooses whether upload data bypasses the page cache (on by default).
     pub fn with_direct_io(mut self, direct_io: bool) -> FsBlobStore {
         self.direct_io = direct_io;
+        self
+    }
+
+    /// Chooses whether a blob is made durable (data and directory fsynced) before it is
+    /// published; on by default. Off, a blob still appears whole or not at all after a
+    /// `kill -9` (it is renamed into place after verification, and the page cache survives
+    /// the process), but a power loss or kernel crash can lose blobs acknowledged shortly
+    /// before. That is what Distribution and zot (by default) give; it suits caches, mirrors
+    /// and CI registries on disposable disks, where each fsync only costs time (two of the
+    /// three a small push waits for).
+    pub fn with_sync(mut self, sync: bool) -> FsBlobStore {
+        self.sync = sync;
         self
     }
 
@@ -547,6 +569,7 @@ impl FsBlobStore {
         let spare = self.root.join("tmp").join(format!("{id}.duplicate"));
         let duplicate = spare.clone();
         let expected = expected.clone();
+        let sync = self.sync;
         // Verify, make durable and publish in one trip to the blocking pool.
         let committed = blocking("committing an upload", move || {
             let data = dir.join("data");
@@ -580,12 +603,16 @@ impl FsBlobStore {
             }
             // Durable before it can be published (the data went to the device during
             // ingest; this flushes its metadata and the device's cache).
-            file.sync_data()?;
+            if sync {
+                file.sync_data()?;
+            }
             drop(file);
             let parent = target.parent().unwrap_or(&target);
-            ensure_dir(parent)?;
+            ensure_dir(parent, sync)?;
             std::fs::rename(&data, &target)?;
-            sync_dir(parent)?;
+            if sync {
+                sync_dir(parent)?;
+            }
             Ok(Committed::Published(actual))
         })
         .await?;
@@ -674,12 +701,13 @@ impl BlobStore for FsBlobStore {
             .blob_path(&actual)
             .ok_or_else(|| Error::internal("placing a blob", "digest without a path"))?;
         let tmp = self.root.join("tmp");
+        let sync = self.sync;
         blocking("storing content", move || {
             if target.exists() {
                 return Ok(());
             }
-            ensure_dir(target.parent().unwrap_or(&target))?;
-            write_atomic(&tmp, &target, &bytes)
+            ensure_dir(target.parent().unwrap_or(&target), sync)?;
+            write_atomic(&tmp, &target, &bytes, sync)
         })
         .await?;
         Ok(BlobInfo {
