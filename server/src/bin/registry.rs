@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 use quayside_server::config::{AuthConfig, Backend, Config, HtpasswdConfig, TlsSection};
 use quayside_server::registry::{self, logging};
@@ -52,18 +53,18 @@ struct ServeArgs {
     storage: Option<Backend>,
 
     /// Refuse DELETE of manifests, tags and blobs (405 UNSUPPORTED).
-    #[arg(long, env = "QUAYSIDE_NO_DELETE")]
+    #[arg(long, env = "QUAYSIDE_NO_DELETE", value_parser = BoolishValueParser::new())]
     no_delete: bool,
 
     /// Write upload data through the page cache instead of with direct I/O (O_DIRECT), for
     /// filesystems where direct I/O is slow or only emulated.
-    #[arg(long, env = "QUAYSIDE_NO_DIRECT_IO")]
+    #[arg(long, env = "QUAYSIDE_NO_DIRECT_IO", value_parser = BoolishValueParser::new())]
     no_direct_io: bool,
 
     /// Do not fsync blobs before publishing them: faster small pushes, still safe against a
     /// crash of the registry process, but a power loss can lose recently pushed blobs
     /// (Distribution's behaviour). For caches, mirrors and CI registries.
-    #[arg(long, env = "QUAYSIDE_NO_SYNC")]
+    #[arg(long, env = "QUAYSIDE_NO_SYNC", value_parser = BoolishValueParser::new())]
     no_sync: bool,
 
     /// Discard upload sessions idle for this many seconds [default: 86400].
@@ -206,7 +207,14 @@ async fn serve(config: Config) -> Result<(), String> {
         writeln!(stdout, "listening on {}", running.url()).map_err(|err| err.to_string())?;
         stdout.flush().map_err(|err| err.to_string())?;
     }
-    tracing::info!(%addr, root = %config.storage.root.display(), backend = ?config.storage.backend, "registry started");
+    tracing::info!(
+        %addr,
+        root = %config.storage.root.display(),
+        backend = ?config.storage.backend,
+        direct_io = config.storage.direct_io,
+        sync = config.storage.sync,
+        "registry started"
+    );
     shutdown_signal().await;
     tracing::info!("shutting down");
     running.shutdown().await
@@ -254,6 +262,13 @@ mod tests {
         let off = serve_config(&["registry", "serve", "--no-direct-io", "--no-sync"]);
         assert!(!off.storage.direct_io);
         assert!(!off.storage.sync);
+        // The switches' variables take the usual spellings of "on", not only `true`.
+        for value in ["1", "yes", "true", "on"] {
+            std::env::set_var("QUAYSIDE_NO_SYNC", value);
+            let from_env = serve_config(&["registry", "serve"]);
+            std::env::remove_var("QUAYSIDE_NO_SYNC");
+            assert!(!from_env.storage.sync, "QUAYSIDE_NO_SYNC={value}");
+        }
         assert!(matches!(
             off.storage_config(),
             quayside_server::storage::StorageConfig::Filesystem {
