@@ -40,6 +40,7 @@ fn comparison_script_prints_every_row_for_both_registries() {
         .args(["--rounds", "1", "--out"])
         .arg(out.path())
         .args(["--sizes", "64KiB", "--chunk", "16KiB", "--repeat", "1"])
+        .args(["--min-bytes", "0"])
         .args(["--concurrency", "2", "--duration", "0.5", "--warmup", "0.1"])
         .env("QUAYSIDE_REGISTRY", registry_binary())
         .env("BENCH", BENCH)

@@ -18,6 +18,9 @@ use sha2::{Digest as _, Sha256};
 
 use report::{BlobResult, HashResult, LoadResult, Report};
 
+/// Most transfers a small blob size gets per scenario.
+const SMALL_BLOB_TRANSFERS: u32 = 64;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "bench",
@@ -71,9 +74,14 @@ struct RunArgs {
     /// PATCH size for chunked pushes.
     #[arg(long, default_value = "64MiB", value_parser = units::parse_size)]
     chunk: u64,
-    /// Transfers per blob size and scenario; the median is reported.
+    /// Transfers per blob size and scenario, at least (see `--min-bytes`); the median is
+    /// reported.
     #[arg(long, default_value_t = 3)]
     repeat: u32,
+    /// Smaller blobs get more transfers, as many as move this many bytes (up to 64), so a
+    /// small blob's median is not of three millisecond-long samples; 0 turns this off.
+    #[arg(long, default_value = "64MiB", value_parser = units::parse_size)]
+    min_bytes: u64,
     /// Open connections for the request-rate scenarios.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
@@ -229,6 +237,7 @@ async fn run(args: &RunArgs) -> Result<Report> {
         .with_context(|| format!("{base}/v2/ does not answer as a registry"))?;
 
     let mut report = Report::new(base.clone(), repo.clone(), args.concurrency);
+    let transfers = |size: u64| transfers(size, args.repeat, args.min_bytes);
     let mut to_delete = Vec::new();
     for &size in &args.sizes {
         let mut pushed = None;
@@ -241,7 +250,7 @@ async fn run(args: &RunArgs) -> Result<Report> {
             }
             let mut runs = Vec::new();
             let mut errors = 0;
-            for _ in 0..args.repeat {
+            for _ in 0..transfers(size) {
                 let blob = blobs::Blob::new(size, rand_u32());
                 match registry.push(&blob, chunk).await {
                     Ok(seconds) => {
@@ -278,7 +287,7 @@ async fn run(args: &RunArgs) -> Result<Report> {
             };
             let mut runs = Vec::new();
             let mut errors = 0;
-            for _ in 0..args.repeat {
+            for _ in 0..transfers(size) {
                 match registry.pull(&blob, args.verify).await {
                     Ok(seconds) => runs.push(seconds),
                     Err(err) => {
@@ -366,6 +375,13 @@ fn scenario_name(scenario: Scenario) -> &'static str {
     }
 }
 
+/// How many transfers of `size` to time: `repeat`, or for small blobs as many as move
+/// `min_bytes` (at most [`SMALL_BLOB_TRANSFERS`]), so their median is stable.
+fn transfers(size: u64, repeat: u32, min_bytes: u64) -> u32 {
+    let enough = min_bytes / size.max(1);
+    repeat.max(enough.min(u64::from(SMALL_BLOB_TRANSFERS)) as u32)
+}
+
 /// Random enough to keep blobs and repositories of different runs apart.
 fn rand_u32() -> u32 {
     use std::hash::{BuildHasher, Hasher};
@@ -377,4 +393,20 @@ fn rand_u32() -> u32 {
             .unwrap_or_default(),
     );
     hasher.finish() as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_blobs_get_enough_transfers_for_a_stable_median() {
+        let mib = 1 << 20;
+        assert_eq!(transfers(mib, 3, 64 * mib), 64);
+        assert_eq!(transfers(16 * mib, 3, 64 * mib), 4);
+        assert_eq!(transfers(64 * mib, 3, 64 * mib), 3);
+        assert_eq!(transfers(1024 * mib, 5, 64 * mib), 5);
+        assert_eq!(transfers(1, 3, 64 * mib), SMALL_BLOB_TRANSFERS);
+        assert_eq!(transfers(mib, 2, 0), 2, "0 turns it off");
+    }
 }
