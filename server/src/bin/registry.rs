@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 use quayside_server::config::{AuthConfig, Backend, Config, HtpasswdConfig, TlsSection};
 use quayside_server::registry::{self, logging};
@@ -53,18 +52,18 @@ struct ServeArgs {
     storage: Option<Backend>,
 
     /// Refuse DELETE of manifests, tags and blobs (405 UNSUPPORTED).
-    #[arg(long, env = "QUAYSIDE_NO_DELETE", value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "QUAYSIDE_NO_DELETE", value_parser = switch)]
     no_delete: bool,
 
     /// Write upload data through the page cache instead of with direct I/O (O_DIRECT), for
     /// filesystems where direct I/O is slow or only emulated.
-    #[arg(long, env = "QUAYSIDE_NO_DIRECT_IO", value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "QUAYSIDE_NO_DIRECT_IO", value_parser = switch)]
     no_direct_io: bool,
 
     /// Do not fsync blobs before publishing them: faster small pushes, still safe against a
     /// crash of the registry process, but a power loss can lose recently pushed blobs
     /// (Distribution's behaviour). For caches, mirrors and CI registries.
-    #[arg(long, env = "QUAYSIDE_NO_SYNC", value_parser = BoolishValueParser::new())]
+    #[arg(long, env = "QUAYSIDE_NO_SYNC", value_parser = switch)]
     no_sync: bool,
 
     /// Discard upload sessions idle for this many seconds [default: 86400].
@@ -100,6 +99,18 @@ struct ServeArgs {
         requires = "tls_cert"
     )]
     tls_key: Option<PathBuf>,
+}
+
+/// An on/off switch's value, as `QUAYSIDE_NO_*` variables spell it: `1`/`true`/`yes`/`on`,
+/// or `0`/`false`/`no`/`off`/empty.
+fn switch(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "" | "0" | "false" | "no" | "off" => Ok(false),
+        other => Err(format!(
+            "`{other}` is not on or off (1/0, true/false, yes/no, on/off)"
+        )),
+    }
 }
 
 impl ServeArgs {
@@ -269,6 +280,16 @@ mod tests {
             std::env::remove_var("QUAYSIDE_NO_SYNC");
             assert!(!from_env.storage.sync, "QUAYSIDE_NO_SYNC={value}");
         }
+        for value in ["", "0", "no", "false", "off"] {
+            std::env::set_var("QUAYSIDE_NO_SYNC", value);
+            let from_env = serve_config(&["registry", "serve"]);
+            std::env::remove_var("QUAYSIDE_NO_SYNC");
+            assert!(from_env.storage.sync, "QUAYSIDE_NO_SYNC={value}");
+        }
+        std::env::set_var("QUAYSIDE_NO_SYNC", "maybe");
+        let refused = Cli::try_parse_from(["registry", "serve"]).is_err();
+        std::env::remove_var("QUAYSIDE_NO_SYNC");
+        assert!(refused, "an unclear value is refused");
         assert!(matches!(
             off.storage_config(),
             quayside_server::storage::StorageConfig::Filesystem {
