@@ -917,18 +917,15 @@ fn api_rs(model: &ApiModel) -> String {
          async fn catch_all<T: RegistryApi>(rqctx: RequestContext<Arc<T>>, _path: Path<CatchAll>, raw: RawRequest) -> Result<Response<Body>, HttpError> {\n\
          let remote = rqctx.request.remote_addr();\n\
          Ok(dispatch(rqctx.context().as_ref(), raw.into_inner(), Some(remote)).await)\n}\n\n\
-         async fn bare_v2<T: RegistryApi>(rqctx: RequestContext<Arc<T>>, raw: RawRequest) -> Result<Response<Body>, HttpError> {\n\
-         let remote = rqctx.request.remote_addr();\n\
-         Ok(dispatch(rqctx.context().as_ref(), raw.into_inner(), Some(remote)).await)\n}\n\n\
-         /// Registers catch-all endpoints for `/v2` and everything below it, for GET, HEAD,\n\
-         /// PUT, POST, PATCH and DELETE, all answered by [`dispatch`]; they are unpublished, since\n\
-         /// the spec, not dropshot, describes the API.\n\
+         /// Registers one catch-all endpoint for every path, for the methods of the spec and\n\
+         /// OPTIONS and TRACE, all answered by [`dispatch`]: paths and methods outside the spec\n\
+         /// get its error envelope (404, 405) too, not dropshot's own body. They are\n\
+         /// unpublished, since the spec, not dropshot, describes the API.\n\
          pub fn api_description<T: RegistryApi>() -> Result<ApiDescription<Arc<T>>, ApiDescriptionRegisterError> {\n\
          let mut api = ApiDescription::new();\n\
-         for method in [http::Method::GET, http::Method::HEAD, http::Method::PUT, http::Method::POST, http::Method::PATCH, http::Method::DELETE] {\n\
+         for method in [http::Method::GET, http::Method::HEAD, http::Method::PUT, http::Method::POST, http::Method::PATCH, http::Method::DELETE, http::Method::OPTIONS, http::Method::TRACE] {\n\
          let lower = method.as_str().to_ascii_lowercase();\n\
-         api.register(ApiEndpoint::new(format!(\"v2_{lower}\"), bare_v2::<T>, method.clone(), \"application/octet-stream\", \"/v2\", ApiEndpointVersions::All).visible(false))?;\n\
-         api.register(ApiEndpoint::new(format!(\"v2_any_{lower}\"), catch_all::<T>, method, \"application/octet-stream\", \"/v2/{path:.*}\", ApiEndpointVersions::All).visible(false))?;\n\
+         api.register(ApiEndpoint::new(format!(\"any_{lower}\"), catch_all::<T>, method, \"application/octet-stream\", \"/{path:.*}\", ApiEndpointVersions::All).visible(false))?;\n\
          }\n\
          Ok(api)\n}\n",
     );

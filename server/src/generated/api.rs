@@ -265,17 +265,10 @@ async fn catch_all<T: RegistryApi>(
     Ok(dispatch(rqctx.context().as_ref(), raw.into_inner(), Some(remote)).await)
 }
 
-async fn bare_v2<T: RegistryApi>(
-    rqctx: RequestContext<Arc<T>>,
-    raw: RawRequest,
-) -> Result<Response<Body>, HttpError> {
-    let remote = rqctx.request.remote_addr();
-    Ok(dispatch(rqctx.context().as_ref(), raw.into_inner(), Some(remote)).await)
-}
-
-/// Registers catch-all endpoints for `/v2` and everything below it, for GET, HEAD,
-/// PUT, POST, PATCH and DELETE, all answered by [`dispatch`]; they are unpublished, since
-/// the spec, not dropshot, describes the API.
+/// Registers one catch-all endpoint for every path, for the methods of the spec and
+/// OPTIONS and TRACE, all answered by [`dispatch`]: paths and methods outside the spec
+/// get its error envelope (404, 405) too, not dropshot's own body. They are
+/// unpublished, since the spec, not dropshot, describes the API.
 pub fn api_description<T: RegistryApi>(
 ) -> Result<ApiDescription<Arc<T>>, ApiDescriptionRegisterError> {
     let mut api = ApiDescription::new();
@@ -286,26 +279,17 @@ pub fn api_description<T: RegistryApi>(
         http::Method::POST,
         http::Method::PATCH,
         http::Method::DELETE,
+        http::Method::OPTIONS,
+        http::Method::TRACE,
     ] {
         let lower = method.as_str().to_ascii_lowercase();
         api.register(
             ApiEndpoint::new(
-                format!("v2_{lower}"),
-                bare_v2::<T>,
-                method.clone(),
-                "application/octet-stream",
-                "/v2",
-                ApiEndpointVersions::All,
-            )
-            .visible(false),
-        )?;
-        api.register(
-            ApiEndpoint::new(
-                format!("v2_any_{lower}"),
+                format!("any_{lower}"),
                 catch_all::<T>,
                 method,
                 "application/octet-stream",
-                "/v2/{path:.*}",
+                "/{path:.*}",
                 ApiEndpointVersions::All,
             )
             .visible(false),

@@ -24,6 +24,37 @@ async fn unknown_endpoint_is_404_in_the_envelope() {
 }
 
 #[tokio::test]
+async fn paths_outside_v2_are_404_in_the_envelope_too() {
+    let registry = TestRegistry::fs().await;
+    for path in ["/", "/favicon.ico", "/v1/_ping", "/v2x/"] {
+        let response = registry.get(path).await;
+        assert_eq!(
+            header(&response, "docker-distribution-api-version"),
+            "registry/2.0",
+            "{path}"
+        );
+        expect_error(response, StatusCode::NOT_FOUND, "UNSUPPORTED").await;
+    }
+    // `/v2` without its slash is still the version check.
+    assert_eq!(registry.get("/v2").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn methods_outside_the_spec_are_405_in_the_envelope() {
+    let registry = TestRegistry::fs().await;
+    for method in [reqwest::Method::OPTIONS, reqwest::Method::TRACE] {
+        let response = registry
+            .client
+            .request(method.clone(), registry.url("/v2/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(header(&response, "allow"), "GET", "{method}");
+        expect_error(response, StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED").await;
+    }
+}
+
+#[tokio::test]
 async fn wrong_method_is_405_with_allow() {
     let registry = TestRegistry::fs().await;
     let response = registry
