@@ -140,6 +140,30 @@ impl Error {
         matches!(self, Error::Io { .. } | Error::Internal { .. })
     }
 
+    /// True when the failure is the storage being full (`ENOSPC`, or a quota): not a fault
+    /// of the request, but nothing a retry fixes until space is freed, so it is told apart
+    /// (`507`) from other failures. Looks through wrapped causes (the metadata database's
+    /// errors carry the I/O error inside).
+    pub fn is_storage_full(&self) -> bool {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = match self {
+            Error::Io { source, .. } => Some(source),
+            Error::Internal { source, .. } => Some(source.as_ref()),
+            _ => None,
+        };
+        while let Some(error) = cause {
+            if let Some(io) = error.downcast_ref::<std::io::Error>() {
+                if matches!(
+                    io.kind(),
+                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+                ) {
+                    return true;
+                }
+            }
+            cause = error.source();
+        }
+        false
+    }
+
     /// An I/O failure with what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Error {
         Error::Io {
@@ -207,5 +231,20 @@ mod tests {
         assert!(io.is_internal());
         assert_eq!(io.code(), "UNKNOWN");
         assert!(io.to_string().contains("writing a blob"));
+        assert!(!io.is_storage_full());
+    }
+
+    #[test]
+    fn a_full_disk_is_told_apart_even_when_wrapped() {
+        let enospc = || std::io::Error::from_raw_os_error(28);
+        assert!(Error::io("writing upload data", enospc()).is_storage_full());
+        // As the metadata database reports it: its own error around the I/O error.
+        #[derive(Debug, thiserror::Error)]
+        #[error("storage error")]
+        struct Wrapper(#[source] std::io::Error);
+        assert!(Error::internal("linking a blob", Wrapper(enospc())).is_storage_full());
+        let other = Error::internal("linking a blob", Wrapper(std::io::Error::other("x")));
+        assert!(!other.is_storage_full());
+        assert!(!Error::Unsupported { what: "x".into() }.is_storage_full());
     }
 }

@@ -33,6 +33,9 @@ pub fn status_of(error: &Error) -> StatusCode {
         Error::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
         Error::Denied { .. } => StatusCode::FORBIDDEN,
         Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Error::Io { .. } | Error::Internal { .. } if error.is_storage_full() => {
+            StatusCode::INSUFFICIENT_STORAGE
+        }
         Error::Io { .. } | Error::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -77,6 +80,14 @@ fn detail_of(error: &Error) -> Option<serde_json::Value> {
 impl From<Error> for ApiError {
     fn from(error: Error) -> ApiError {
         let status = status_of(&error);
+        if error.is_storage_full() {
+            tracing::error!(error = %error, "request failed: the storage is full");
+            return ApiError::new(
+                status,
+                ErrorCode::Unsupported,
+                "the registry's storage is full; retry once space is freed",
+            );
+        }
         if error.is_internal() {
             tracing::error!(error = %error, "request failed inside the registry");
             return ApiError::internal("the registry failed to complete the request; retry later");
@@ -111,6 +122,22 @@ pub fn upload_range(size: u64) -> String {
 mod tests {
     use super::*;
     use quayside_spec::grammar::Digest;
+
+    #[test]
+    fn a_full_disk_is_507_and_other_failures_500_without_their_details() {
+        let full = ApiError::from(Error::io(
+            "writing upload data",
+            std::io::Error::from_raw_os_error(28),
+        ));
+        assert_eq!(full.status, StatusCode::INSUFFICIENT_STORAGE);
+        assert!(full.message.contains("storage is full"), "{}", full.message);
+        let other = ApiError::from(Error::io(
+            "writing upload data",
+            std::io::Error::other("/secret/path broke"),
+        ));
+        assert_eq!(other.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!other.message.contains("secret"), "{}", other.message);
+    }
 
     #[test]
     fn chunk_out_of_order_becomes_416_with_the_accepted_range() {

@@ -38,7 +38,78 @@ const REFERRERS: Table = TableDefinition::new("referrers");
 /// Metadata in one redb database (a file, or memory).
 #[derive(Clone)]
 pub struct RedbMetadataStore {
-    db: Arc<Database>,
+    shared: Arc<Shared>,
+}
+
+/// The database handle, replaceable: after an I/O failure (a full disk) redb refuses every
+/// further write until the database is closed and opened again, so the store reopens it
+/// rather than fail until the registry restarts.
+struct Shared {
+    /// The open database; `None` while it is being reopened.
+    db: std::sync::RwLock<Option<Arc<Database>>>,
+    /// Serialises reopening.
+    reopening: std::sync::Mutex<()>,
+    /// The database file; `None` in memory, which has no I/O to fail.
+    path: Option<PathBuf>,
+}
+
+/// How long a reopen waits for the failed handle's last transactions to end (its file
+/// lock goes with them).
+const REOPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Shared {
+    fn current(&self) -> Option<Arc<Database>> {
+        self.db.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The open database, reopening it first if a reopen is due. Blocking.
+    fn database(&self) -> Result<Arc<Database>> {
+        if let Some(db) = self.current() {
+            return Ok(db);
+        }
+        self.reopen(None)
+    }
+
+    /// Replaces `failed` (or, with `None`, a missing handle) by a freshly opened database;
+    /// a handle another thread replaced already is kept. Takes the caller's `failed`
+    /// handle so that it is gone before the file is opened again. Blocking.
+    fn reopen(&self, failed: Option<Arc<Database>>) -> Result<Arc<Database>> {
+        let ctx = "reopening the metadata database";
+        let _one_at_a_time = self.reopening.lock().unwrap_or_else(|p| p.into_inner());
+        {
+            let mut slot = self.db.write().unwrap_or_else(|p| p.into_inner());
+            match (slot.as_ref(), failed.as_ref()) {
+                (Some(db), Some(failed)) if !Arc::ptr_eq(db, failed) => return Ok(db.clone()),
+                (Some(db), None) => return Ok(db.clone()),
+                _ => *slot = None,
+            }
+        }
+        drop(failed);
+        let Some(path) = &self.path else {
+            return Err(Error::internal(
+                ctx,
+                "an in-memory database cannot be reopened",
+            ));
+        };
+        let deadline = std::time::Instant::now() + REOPEN_WAIT;
+        loop {
+            match Database::create(path) {
+                Ok(db) => {
+                    let db = Arc::new(db);
+                    *self.db.write().unwrap_or_else(|p| p.into_inner()) = Some(db.clone());
+                    tracing::warn!("metadata database reopened after an I/O failure");
+                    return Ok(db);
+                }
+                // The failed handle is still held by transactions finishing.
+                Err(redb::DatabaseError::DatabaseAlreadyOpen)
+                    if std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Err(e) => return Err(db_err(ctx)(e)),
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for RedbMetadataStore {
@@ -47,8 +118,17 @@ impl std::fmt::Debug for RedbMetadataStore {
     }
 }
 
+/// A database failure as our error; an I/O failure stays one, so that a full disk is
+/// recognised as such (redb's errors do not expose their cause).
 fn db_err<E: Into<redb::Error>>(context: &'static str) -> impl Fn(E) -> Error {
-    move |e| Error::internal(context, e.into())
+    move |e| match e.into() {
+        redb::Error::Io(io) => Error::io(context, io),
+        redb::Error::PreviousIo => Error::io(
+            context,
+            std::io::Error::other("an earlier I/O failure left the metadata database to reopen"),
+        ),
+        other => Error::internal(context, other),
+    }
 }
 
 fn key(repo: &RepoName, rest: &str) -> String {
@@ -67,11 +147,12 @@ fn parse_record(bytes: &[u8]) -> Result<ManifestRecord> {
 impl RedbMetadataStore {
     /// Opens or creates the database file (recovering it after a crash if needed).
     pub async fn open(path: PathBuf) -> Result<RedbMetadataStore> {
-        let db = tokio::task::spawn_blocking(move || Database::create(path))
+        let file = path.clone();
+        let db = tokio::task::spawn_blocking(move || Database::create(file))
             .await
             .map_err(|e| Error::internal("opening the metadata database", e))?
             .map_err(db_err("opening the metadata database"))?;
-        Self::init(db)
+        Self::init(db, Some(path))
     }
 
     /// A database that lives in memory only.
@@ -79,17 +160,23 @@ impl RedbMetadataStore {
         let db = Database::builder()
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .map_err(db_err("creating the in-memory metadata database"))?;
-        Self::init(db)
+        Self::init(db, None)
     }
 
     /// Creates every table up front so readers never meet a missing one.
-    fn init(db: Database) -> Result<RedbMetadataStore> {
+    fn init(db: Database, path: Option<PathBuf>) -> Result<RedbMetadataStore> {
         let tx = db.begin_write().map_err(db_err("initialising metadata"))?;
         for t in [REPOS, LINKS, MANIFESTS, TAGS, REFERRERS] {
             tx.open_table(t).map_err(db_err("initialising metadata"))?;
         }
         tx.commit().map_err(db_err("initialising metadata"))?;
-        Ok(RedbMetadataStore { db: Arc::new(db) })
+        Ok(RedbMetadataStore {
+            shared: Arc::new(Shared {
+                db: std::sync::RwLock::new(Some(Arc::new(db))),
+                reopening: std::sync::Mutex::new(()),
+                path,
+            }),
+        })
     }
 
     /// Runs a (blocking) redb transaction off the async executor.
@@ -97,10 +184,21 @@ impl RedbMetadataStore {
         &self,
         f: impl FnOnce(&Database) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || f(&db))
-            .await
-            .map_err(|e| Error::internal("running a metadata transaction", e))?
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let db = shared.database()?;
+            let result = f(&db);
+            if matches!(result, Err(Error::Io { .. })) && shared.path.is_some() {
+                // This request fails (a full disk is reported as such); the next finds a
+                // working database, or tries to reopen it again.
+                if let Err(e) = shared.reopen(Some(db)) {
+                    tracing::error!(error = %e, "the metadata database could not be reopened");
+                }
+            }
+            result
+        })
+        .await
+        .map_err(|e| Error::internal("running a metadata transaction", e))?
     }
 
     /// Runs a read-only closure on one consistent snapshot, on the calling task: a read
@@ -112,7 +210,14 @@ impl RedbMetadataStore {
         &self,
         f: impl FnOnce(&ReadTransaction) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let tx = self.db.begin_read().map_err(db_err("reading metadata"))?;
+        // While a reopen is under way, reads fail at once rather than wait on this task.
+        let db = self.shared.current().ok_or_else(|| {
+            Error::internal(
+                "reading metadata",
+                "the metadata database is being reopened",
+            )
+        })?;
+        let tx = db.begin_read().map_err(db_err("reading metadata"))?;
         f(&tx)
     }
 
@@ -446,5 +551,89 @@ impl MetadataStore for RedbMetadataStore {
             })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A file backend whose writes fail with "no space left" while `full` is set.
+    #[derive(Debug)]
+    struct FillingDisk {
+        file: redb::backends::FileBackend,
+        full: Arc<AtomicBool>,
+    }
+
+    impl FillingDisk {
+        fn check(&self) -> std::io::Result<()> {
+            match self.full.load(Ordering::SeqCst) {
+                true => Err(std::io::Error::from_raw_os_error(28)),
+                false => Ok(()),
+            }
+        }
+    }
+
+    impl redb::StorageBackend for FillingDisk {
+        fn len(&self) -> std::io::Result<u64> {
+            self.file.len()
+        }
+        fn read(&self, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+            self.file.read(offset, len)
+        }
+        fn set_len(&self, len: u64) -> std::io::Result<()> {
+            self.check()?;
+            self.file.set_len(len)
+        }
+        fn sync_data(&self, eventual: bool) -> std::io::Result<()> {
+            self.check()?;
+            self.file.sync_data(eventual)
+        }
+        fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+            self.check()?;
+            self.file.write(offset, data)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_disk_fails_one_write_as_such_and_the_database_is_reopened() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("metadata.redb");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .expect("create");
+        let full = Arc::new(AtomicBool::new(false));
+        let backend = FillingDisk {
+            file: redb::backends::FileBackend::new(file).expect("lock"),
+            full: full.clone(),
+        };
+        let db = Database::builder()
+            .create_with_backend(backend)
+            .expect("database");
+        let store = RedbMetadataStore::init(db, Some(path)).expect("store");
+        let repo: RepoName = "team/app".parse().expect("name");
+        let (before, during, after) = (Digest::of(b"1"), Digest::of(b"2"), Digest::of(b"3"));
+
+        store.link_blob(&repo, &before).await.expect("first link");
+        full.store(true, Ordering::SeqCst);
+        let err = store
+            .link_blob(&repo, &during)
+            .await
+            .expect_err("disk full");
+        assert!(err.is_storage_full(), "{err}");
+        // Space is back (the reopened database uses the file directly): writes work again
+        // without a restart, and nothing committed before was lost.
+        store
+            .link_blob(&repo, &after)
+            .await
+            .expect("link after the failure");
+        assert!(store.is_linked(&repo, &before).await.expect("read"));
+        assert!(!store.is_linked(&repo, &during).await.expect("read"));
+        assert!(store.is_linked(&repo, &after).await.expect("read"));
     }
 }

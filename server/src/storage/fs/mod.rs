@@ -513,7 +513,24 @@ impl FsBlobStore {
             return Err(self.lost(id).await);
         };
         let size = state.size;
-        let (hasher, written) = ingest(data, size, self.direct_io, hasher, body).await?;
+        let ingested = ingest(data.clone(), size, self.direct_io, hasher, body).await;
+        let (hasher, written) = match ingested {
+            Ok(done) => done,
+            Err(e) => {
+                // The bytes past the acknowledged size are never read again: give their
+                // space back now, or a disk that filled up mid-upload stays full until the
+                // session expires.
+                let _ = blocking("cutting a failed append", move || {
+                    let file = std::fs::OpenOptions::new().write(true).open(&data)?;
+                    if file.metadata()?.len() > size {
+                        file.set_len(size)?;
+                    }
+                    Ok(())
+                })
+                .await;
+                return Err(e);
+            }
+        };
         state.size += written;
         state.updated_ms = now_ms();
         if keep_state {
@@ -919,6 +936,47 @@ mod tests {
             std::fs::read(fresh.blob_path(&info.digest).unwrap()).unwrap(),
             b"abcdef"
         );
+    }
+
+    #[tokio::test]
+    async fn a_failed_append_gives_back_the_space_of_its_unacknowledged_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).await.unwrap();
+        let s = store.upload_create(None).await.unwrap();
+        let one = |b: &'static [u8]| futures::stream::iter([Ok(Bytes::from_static(b))]).boxed();
+        store
+            .upload_append(&s.id, Some(0), one(b"abc"))
+            .await
+            .unwrap();
+        // 2 MiB arrive (past the inline batch, through the writer threads), then the body
+        // fails, as when the disk fills up or the client goes away.
+        let pieces: Vec<Result<Bytes>> = vec![
+            Ok(Bytes::from(vec![7u8; 1 << 20])),
+            Ok(Bytes::from(vec![8u8; 1 << 20])),
+            Err(Error::io("receiving", io::Error::from_raw_os_error(28))),
+        ];
+        let failed = store
+            .upload_append(&s.id, Some(3), futures::stream::iter(pieces).boxed())
+            .await
+            .expect_err("the body failed");
+        assert!(failed.is_storage_full(), "{failed}");
+        let data = store.session_dir(&s.id).join("data");
+        assert_eq!(
+            std::fs::metadata(&data).unwrap().len(),
+            3,
+            "space given back"
+        );
+        // The session goes on from what was acknowledged.
+        assert_eq!(store.upload_status(&s.id).await.unwrap().size, 3);
+        store
+            .upload_append(&s.id, Some(3), one(b"def"))
+            .await
+            .unwrap();
+        let info = store
+            .upload_commit(&s.id, &Digest::of(b"abcdef"), Some(6), None)
+            .await
+            .unwrap();
+        assert_eq!(info.size, 6);
     }
 
     #[tokio::test]
