@@ -54,6 +54,7 @@ fn comparison_script_prints_every_row_for_both_registries() {
     let rows = [
         "| push-monolithic 64KiB |",
         "| push-chunked 64KiB |",
+        "| pull-first 64KiB |",
         "| pull 64KiB |",
         "| manifest-get req/s, 2 conns |",
         "| manifest-head req/s, 2 conns |",
