@@ -904,16 +904,25 @@ mod tests {
         assert_eq!(store.stat(&Digest::of(b"abcdef")).await.unwrap(), None);
     }
 
-    #[tokio::test]
-    async fn append_after_a_torn_write_ignores_unacknowledged_bytes() {
+    fn one(bytes: &'static [u8]) -> ByteStream {
+        futures::stream::iter([Ok(Bytes::from_static(bytes))]).boxed()
+    }
+
+    /// A store in a temporary root with one upload session that acknowledged `abc`.
+    async fn session_holding_abc() -> (tempfile::TempDir, FsBlobStore, UploadStatus) {
         let dir = tempfile::tempdir().unwrap();
         let store = FsBlobStore::open(dir.path()).await.unwrap();
         let s = store.upload_create(None).await.unwrap();
-        let one = |b: &'static [u8]| futures::stream::iter([Ok(Bytes::from_static(b))]).boxed();
         store
             .upload_append(&s.id, Some(0), one(b"abc"))
             .await
             .unwrap();
+        (dir, store, s)
+    }
+
+    #[tokio::test]
+    async fn append_after_a_torn_write_ignores_unacknowledged_bytes() {
+        let (dir, store, s) = session_holding_abc().await;
         // Simulate a crash mid-append: bytes on disk beyond the acknowledged size.
         let data = store.session_dir(&s.id).join("data");
         let mut f = std::fs::OpenOptions::new()
@@ -940,14 +949,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_append_gives_back_the_space_of_its_unacknowledged_bytes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = FsBlobStore::open(dir.path()).await.unwrap();
-        let s = store.upload_create(None).await.unwrap();
-        let one = |b: &'static [u8]| futures::stream::iter([Ok(Bytes::from_static(b))]).boxed();
-        store
-            .upload_append(&s.id, Some(0), one(b"abc"))
-            .await
-            .unwrap();
+        let (_dir, store, s) = session_holding_abc().await;
         // 2 MiB arrive (past the inline batch, through the writer threads), then the body
         // fails, as when the disk fills up or the client goes away.
         let pieces: Vec<Result<Bytes>> = vec![
