@@ -11,8 +11,8 @@
 //! from the page cache without a copy when they can be (`read.rs`).
 //!
 //! Crash safety: every file becomes visible by `rename` after `fsync`, followed by an
-//! `fsync` of the directory (the fsyncs of blobs are skipped when `storage.sync` is off). A blob is renamed into `blobs/` only after its size and digest
-//! were verified, so a `kill -9` at any moment leaves either no blob or the whole, correct
+//! `fsync` of the directory (the fsyncs of blobs are skipped when `storage.sync` is off).
+//! A blob is renamed into `blobs/` only after its size and digest were verified, so a `kill -9` at any moment leaves either no blob or the whole, correct
 //! blob. Appended upload data is fsynced once, at commit (an fsync per chunk would cost a
 //! disk flush per PATCH); if power loss leaves a session shorter than it acknowledged, the
 //! session is reported invalid and the client starts again. Session bookkeeping (creation,
@@ -185,18 +185,6 @@ fn read_stream(file: std::fs::File, range: Range<u64>) -> ByteStream {
         rx.recv().await.map(|item| (item, rx))
     })
     .boxed()
-}
-
-/// Where a blob lives under `root`; `None` for algorithms we never store.
-fn blob_path_in(root: &Path, digest: &Digest) -> Option<PathBuf> {
-    let alg = digest.algorithm()?;
-    let hex = digest.encoded();
-    Some(
-        root.join("blobs")
-            .join(alg.as_str())
-            .join(&hex[..2])
-            .join(hex),
-    )
 }
 
 /// The raw `state.json` of the session in `dir`; `None` when the session is unknown (its
@@ -433,7 +421,15 @@ impl FsBlobStore {
 
     /// Where a blob lives; `None` for algorithms we never store.
     fn blob_path(&self, digest: &Digest) -> Option<PathBuf> {
-        blob_path_in(&self.root, digest)
+        let alg = digest.algorithm()?;
+        let hex = digest.encoded();
+        Some(
+            self.root
+                .join("blobs")
+                .join(alg.as_str())
+                .join(&hex[..2])
+                .join(hex),
+        )
     }
 
     fn session_dir(&self, id: &UploadId) -> PathBuf {
@@ -582,7 +578,10 @@ impl FsBlobStore {
         let cached = hot
             .take()
             .filter(|h| h.size == size && h.hasher.algorithm() == algorithm);
-        let root = self.root.clone();
+        // Once verified, the content's digest is the expected one: its place is known now.
+        let target = self
+            .blob_path(expected)
+            .ok_or_else(|| Error::internal("placing a blob", "digest without a path"))?;
         let spare = self.root.join("tmp").join(format!("{id}.duplicate"));
         let duplicate = spare.clone();
         let expected = expected.clone();
@@ -606,12 +605,6 @@ impl FsBlobStore {
                 std::fs::remove_dir_all(&dir)?;
                 return Ok(Committed::Rejected(e));
             }
-            let Some(target) = blob_path_in(&root, &actual) else {
-                return Ok(Committed::Rejected(Error::internal(
-                    "placing a blob",
-                    "digest without a path",
-                )));
-            };
             if target.exists() {
                 // Same digest, same bytes: already visible. The copy leaves the session
                 // at once (a rename) and is deleted below, off the client's time.
