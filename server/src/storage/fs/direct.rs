@@ -36,9 +36,10 @@ pub const WRITE_SIZE: usize = 1 << 20;
 /// data piles up and writes grow to [`WRITE_SIZE`] on their own.
 const EARLY_WRITE: usize = 256 << 10;
 
-/// Aligned buffers kept for the next upload (zeroing and faulting in 1 MiB costs about as
-/// much as writing it); bounds what idle uploads hold at a few MiB.
-const POOLED_BUFFERS: usize = 4;
+/// Aligned buffers kept for reuse by uploads and by cold reads of downloads (zeroing and
+/// faulting in 1 MiB costs about as much as writing it); bounds what idle transfers hold at
+/// a few MiB.
+const POOLED_BUFFERS: usize = 6;
 
 static POOL: std::sync::Mutex<Vec<AlignedBuf>> = std::sync::Mutex::new(Vec::new());
 
@@ -53,6 +54,34 @@ fn recycle(buf: AlignedBuf) {
     let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
     if pool.len() < POOLED_BUFFERS && buf.len() == WRITE_SIZE {
         pool.push(buf);
+    }
+}
+
+/// A pooled [`WRITE_SIZE`] buffer that goes back to the pool when dropped: a download's
+/// chunk read with direct I/O is handed to the socket as `Bytes` owning one of these.
+pub struct PooledBuf(Option<AlignedBuf>);
+
+impl PooledBuf {
+    pub fn take() -> PooledBuf {
+        PooledBuf(Some(pooled()))
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        self.0.as_mut().map_or(&mut [], |b| b.as_mut_slice())
+    }
+}
+
+impl AsRef<[u8]> for PooledBuf {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_ref().map_or(&[], |b| b.as_slice())
+    }
+}
+
+impl Drop for PooledBuf {
+    fn drop(&mut self) {
+        if let Some(buf) = self.0.take() {
+            recycle(buf);
+        }
     }
 }
 

@@ -49,6 +49,8 @@ use direct::DirectAppender;
 /// in: large enough that per-chunk overhead vanishes next to copying (1 MiB pulled as fast
 /// as 2 MiB, with 5–8 MiB less peak RSS).
 const READ_CHUNK: usize = 1 << 20;
+#[cfg(target_os = "linux")]
+const _: () = assert!(READ_CHUNK as u64 <= read::DIRECT_SPAN);
 /// Bytes gathered from the body before a hand-off to the writing and hashing threads (a
 /// list of frames, not a copy): one wake-up per MiB instead of one per network frame.
 const INGEST_BATCH: usize = 256 << 10;
@@ -164,13 +166,17 @@ fn write_replace(tmp: &Path, target: &Path, bytes: &[u8]) -> io::Result<()> {
 /// Streams `range` of a blob file from one blocking thread that reads chunks ahead
 /// of the client (see `read.rs` for how a chunk is read). The thread stops when the
 /// receiver is dropped (client gone).
-fn read_stream(file: std::fs::File, range: Range<u64>) -> ByteStream {
+fn read_stream(file: std::fs::File, range: Range<u64>, direct_io: bool) -> ByteStream {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes>>(READ_QUEUE);
     tokio::task::spawn_blocking(move || {
-        let reader = read::ChunkReader::new(file);
+        let reader = read::ChunkReader::new(file, direct_io);
         let mut at = range.start;
         while at < range.end {
-            let end = range.end.min(at + READ_CHUNK as u64);
+            // Chunks end at multiples of READ_CHUNK, so a chunk's block-aligned span fits
+            // one direct-read buffer whatever the range's start.
+            let end = range
+                .end
+                .min((at / READ_CHUNK as u64 + 1) * READ_CHUNK as u64);
             let item = reader
                 .chunk(at..end)
                 .map_err(|e| Error::io("reading a blob", e));
@@ -180,6 +186,8 @@ fn read_stream(file: std::fs::File, range: Range<u64>) -> ByteStream {
                 return;
             }
         }
+        drop(tx); // ends the body before the slow part below
+        reader.warm();
     });
     futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
@@ -396,7 +404,8 @@ impl FsBlobStore {
         })
     }
 
-    /// Chooses whether upload data bypasses the page cache (on by default).
+    /// Chooses whether upload data, and downloads of blobs not in the page cache, bypass
+    /// the page cache (on by default; see `direct.rs` and `read.rs`).
     pub fn with_direct_io(mut self, direct_io: bool) -> FsBlobStore {
         self.direct_io = direct_io;
         self
@@ -682,7 +691,7 @@ impl BlobStore for FsBlobStore {
             Some(r) => r.resolve(size)?,
             None => 0..size,
         };
-        let body = read_stream(file, range.clone());
+        let body = read_stream(file, range.clone(), self.direct_io);
         Ok(BlobRead { size, range, body })
     }
 
@@ -861,10 +870,24 @@ mod tests {
             start,
             end: Some(end),
         };
-        let read = store.read(&d, Some(range)).await.unwrap();
-        assert_eq!(read.range, start..end + 1);
-        let parts: Vec<Bytes> = read.body.try_collect().await.unwrap();
-        assert_eq!(parts.concat(), data[start as usize..=end as usize]);
+        // Cached (just written), then cold (as after a direct write): mapped, then read
+        // with direct I/O from block-aligned spans around the unaligned range.
+        for evict in [false, true] {
+            if evict {
+                let file = std::fs::File::open(store.blob_path(&d).unwrap()).unwrap();
+                file.sync_all().unwrap();
+                use std::os::fd::AsRawFd;
+                // SAFETY: advice on a descriptor we own; clean pages are simply dropped.
+                let rc = unsafe {
+                    libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED)
+                };
+                assert_eq!(rc, 0);
+            }
+            let read = store.read(&d, Some(range)).await.unwrap();
+            assert_eq!(read.range, start..end + 1);
+            let parts: Vec<Bytes> = read.body.try_collect().await.unwrap();
+            assert_eq!(parts.concat(), data[start as usize..=end as usize]);
+        }
     }
 
     #[tokio::test]
