@@ -230,6 +230,10 @@ enum Committed {
 /// Hashes the first `size` bytes of `path` with `algorithm`.
 fn hash_file(path: &Path, algorithm: Algorithm, size: u64) -> io::Result<Digester> {
     let mut hasher = Digester::new(algorithm);
+    if size == 0 {
+        // A session's first append (every monolithic PUT): nothing to read.
+        return Ok(hasher);
+    }
     let mut file = std::fs::File::open(path)?.take(size);
     let mut buf = vec![0u8; READ_CHUNK];
     let mut seen = 0u64;
