@@ -115,7 +115,26 @@ macro_rules! storage_suite {
                 catalog_is_lexical_and_paginates,
                 blob_links_are_per_repository,
             );
+            storage_suite!(@small_pool $make; stalled_clients_leave_the_store_usable);
         }
+    };
+    // On a runtime whose blocking pool has 4 threads, so that tests can show none is held.
+    (@small_pool $make:path; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .max_blocking_threads(4)
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    let harness = $make().await;
+                    crate::suite::$name(&harness.storage).await;
+                });
+            }
+        )*
     };
     (@each $make:path; $($name:ident),* $(,)?) => {
         $(

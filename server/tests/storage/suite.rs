@@ -728,3 +728,65 @@ pub async fn blob_links_are_per_repository(s: &Storage) {
     assert!(!s.metadata.is_linked(&a, &d).await.unwrap());
     assert!(s.metadata.is_linked(&b, &d).await.unwrap());
 }
+
+/// Clients that stop mid-transfer (a download no longer read, an upload whose body stops
+/// coming) hold no blocking thread: run on a blocking pool of 4 threads, 16 of each leave
+/// the store serving everyone else, and a stalled download still ends intact.
+pub async fn stalled_clients_leave_the_store_usable(s: &Storage) {
+    tokio::time::timeout(Duration::from_secs(30), stall_clients_then_use_the_store(s))
+        .await
+        .expect("the store answers while clients are stalled");
+}
+
+async fn stall_clients_then_use_the_store(s: &Storage) {
+    let data = content(8 << 20, 21);
+    let d = Digest::of(&data);
+    s.blobs.put(&d, Bytes::from(data.clone())).await.unwrap();
+    let mut downloads = Vec::new();
+    for _ in 0..16 {
+        let mut read = s.blobs.read(&d, None).await.unwrap();
+        let first = read.body.next().await.unwrap().unwrap();
+        assert!(!first.is_empty());
+        downloads.push((first, read));
+    }
+    let other = content(3 << 20, 22);
+    let other_digest = Digest::of(&other);
+    let (uploads, served) = async {
+        let mut uploads = Vec::new();
+        for _ in 0..16 {
+            let up = s.blobs.upload_create(None).await.unwrap();
+            let body = stream::iter([Ok(Bytes::from(vec![7u8; 1 << 20]))])
+                .chain(stream::pending())
+                .boxed();
+            let blobs = s.blobs.clone();
+            uploads.push(tokio::spawn(async move {
+                blobs.upload_append(&up.id, None, body).await
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let up = s.blobs.upload_create(None).await.unwrap();
+        s.blobs
+            .upload_append(&up.id, None, chunks(&other, 8))
+            .await
+            .unwrap();
+        s.blobs
+            .upload_commit(&up.id, &other_digest, None, None)
+            .await
+            .unwrap();
+        let served = collect(s.blobs.read(&other_digest, None).await.unwrap()).await;
+        (uploads, served)
+    }
+    .await;
+    assert!(served == other);
+    let (first, rest) = downloads.pop().unwrap();
+    let mut whole = first.to_vec();
+    whole.extend(collect(rest).await);
+    assert!(whole == data, "a stalled download resumes intact");
+    for upload in uploads {
+        assert!(
+            !upload.is_finished(),
+            "the stalled uploads are still waiting for data"
+        );
+        upload.abort();
+    }
+}

@@ -15,10 +15,13 @@
 //! filesystem refuses direct I/O (`EINVAL`: tmpfs on old kernels, some network and FUSE
 //! filesystems), the appender falls back to ordinary buffered writes.
 
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// Alignment for direct I/O: the largest logical block size in common use (4 KiB drives;
 /// 512-byte devices accept it too).
@@ -29,11 +32,11 @@ pub const ALIGN: usize = 4096;
 /// writes overlap hashing; 4 MiB cost 2 MiB more peak RSS than 1 MiB).
 pub const WRITE_SIZE: usize = 1 << 20;
 
-/// The smallest write handed to the I/O thread before a buffer is full, when that thread
-/// is idle. Writing as soon as there is something to write lets the device work while the
-/// body is still arriving, so the write left after the last byte is short (a 1 MiB body no
-/// longer waits ~0.7 ms for one whole-buffer write at the end); while the device is busy,
-/// data piles up and writes grow to [`WRITE_SIZE`] on their own.
+/// The smallest write handed to the write-behind job before a buffer is full, when that
+/// job is idle. Writing as soon as there is something to write lets the device work while
+/// the body is still arriving, so the write left after the last byte is short; while the
+/// device is busy, data piles up and writes grow to [`WRITE_SIZE`] on their own (64 MiB
+/// PUT p50 53–58 → 47–53 ms in alternating runs).
 const EARLY_WRITE: usize = 256 << 10;
 
 /// Aligned buffers kept for reuse by uploads and by cold reads of downloads (zeroing and
@@ -167,19 +170,15 @@ fn clear_direct(_file: &File) -> io::Result<()> {
     Ok(())
 }
 
-/// A full buffer on its way to the I/O thread: `buf[..len]` belongs at file offset `at`;
-/// `padded` is `len` rounded up to whole blocks (what a direct write must cover).
-struct Job {
-    buf: AlignedBuf,
-    len: usize,
-    padded: usize,
-    at: u64,
-}
-
 /// Appends to a file whose first `size` bytes are kept, bypassing the page cache. The
-/// caller's thread copies data into one buffer while a thread of the appender writes the
-/// previous one (write-behind with two buffers): on two cores, hashing and copying on one
-/// side and the device write on the other overlap instead of taking turns.
+/// caller copies data into one aligned buffer while a write-behind job writes the buffer
+/// before it to the device, so copying (and the hashing next to it) and the device write
+/// overlap (10% faster pushes of 64 MiB and 1 GiB than writing in the caller's thread).
+///
+/// The write-behind job runs on the blocking pool only while buffers wait, never waiting
+/// for the caller. The caller never waits for the job to be scheduled either: with no
+/// buffer free, it writes a waiting buffer itself, so a saturated pool cannot leave every
+/// uploader blocked on a write no thread is left to run.
 pub struct DirectAppender {
     buf: AlignedBuf,
     /// Bytes of `buf` holding data; `buf[..filled]` belongs at file offset `at`.
@@ -188,9 +187,37 @@ pub struct DirectAppender {
     at: u64,
     /// Bytes appended through this appender.
     appended: u64,
-    jobs: Option<std::sync::mpsc::SyncSender<Job>>,
-    free: std::sync::mpsc::Receiver<AlignedBuf>,
-    io: Option<std::thread::JoinHandle<io::Result<File>>>,
+    /// Buffers in use besides `buf` (waiting, being written, or free): at most one.
+    spare: usize,
+    device: Arc<Device>,
+}
+
+/// The file and the buffers on their way to it, shared with the write-behind job.
+struct Device {
+    file: File,
+    /// Whether direct writes are still used (cleared after the filesystem refuses one).
+    direct: AtomicBool,
+    state: Mutex<DeviceState>,
+    /// Signalled whenever a write ends or the job stops.
+    progress: Condvar,
+}
+
+#[derive(Default)]
+struct DeviceState {
+    waiting: VecDeque<Job>,
+    free: Vec<AlignedBuf>,
+    /// Writes under way (by the job or by the caller helping).
+    writing: usize,
+    /// A write-behind job is scheduled or running.
+    job: bool,
+    failed: Option<io::Error>,
+}
+
+/// A full buffer: `buf[..len]` belongs at file offset `at`.
+struct Job {
+    buf: AlignedBuf,
+    len: usize,
+    at: u64,
 }
 
 impl DirectAppender {
@@ -209,26 +236,23 @@ impl DirectAppender {
             // kernel drops cached pages a direct write overlaps).
             File::open(path)?.read_exact_at(&mut buf.as_mut_slice()[..filled], at)?;
         }
-        let (jobs, queued) = std::sync::mpsc::sync_channel::<Job>(1);
-        let (give_back, free) = std::sync::mpsc::sync_channel(2);
-        give_back
-            .send(pooled())
-            .map_err(|_| io::Error::other("buffer queue closed"))?;
-        let io = std::thread::Builder::new()
-            .name("upload-writer".into())
-            .spawn(move || write_jobs(file, direct, queued, give_back))?;
         Ok(DirectAppender {
             buf,
             filled,
             at,
             appended: 0,
-            jobs: Some(jobs),
-            free,
-            io: Some(io),
+            spare: 0,
+            device: Arc::new(Device {
+                file,
+                direct: AtomicBool::new(direct),
+                state: Mutex::new(DeviceState::default()),
+                progress: Condvar::new(),
+            }),
         })
     }
 
-    /// Appends `data`, handing each full buffer to the I/O thread.
+    /// Appends `data`, handing each full buffer to the write-behind job, and a partly
+    /// filled one too when the job is idle (see [`EARLY_WRITE`]).
     pub fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
         self.appended += data.len() as u64;
         while !data.is_empty() {
@@ -238,82 +262,188 @@ impl DirectAppender {
             self.filled += n;
             data = &data[n..];
             if self.filled == self.buf.len() {
-                let next = self.next_buffer()?;
-                self.submit(next, self.filled)?;
+                self.hand_off(self.filled)?;
             }
         }
-        if self.filled >= EARLY_WRITE {
-            // The other buffer is back only when the I/O thread has nothing to write.
-            if let Ok(next) = self.free.try_recv() {
-                self.submit(next, self.filled - self.filled % ALIGN)?;
-            }
+        if self.filled >= EARLY_WRITE && self.device_idle() {
+            self.hand_off(self.filled - self.filled % ALIGN)?;
         }
         Ok(())
+    }
+
+    /// Queues `buf[..len]` for writing (`len` is a multiple of [`ALIGN`]) and continues in
+    /// the next buffer, carrying over the bytes past `len`.
+    fn hand_off(&mut self, len: usize) -> io::Result<()> {
+        let mut next = self.next_buffer()?;
+        let rest = self.filled - len;
+        next.as_mut_slice()[..rest].copy_from_slice(&self.buf.as_slice()[len..self.filled]);
+        let job = Job {
+            buf: std::mem::replace(&mut self.buf, next),
+            len,
+            at: self.at,
+        };
+        self.at += len as u64;
+        self.filled = rest;
+        self.queue(job)
+    }
+
+    /// Whether a buffer handed off now would be written at once, and the next one to fill
+    /// is at hand.
+    fn device_idle(&self) -> bool {
+        if self.spare == 0 {
+            return true;
+        }
+        let state = self.device.lock();
+        state.waiting.is_empty() && state.writing == 0 && !state.free.is_empty()
     }
 
     /// Writes what is buffered, waits for every write and cuts the file at its real end.
     /// Returns the number of bytes appended. Not durable: the caller fsyncs before
     /// publishing.
     pub fn finish(mut self) -> io::Result<u64> {
+        self.settle()?;
         let end = self.at + self.filled as u64;
         if self.filled > 0 {
             // Direct writes cover whole blocks: pad with zeros, then truncate.
             let padded = self.filled.next_multiple_of(ALIGN);
             self.buf.as_mut_slice()[self.filled..padded].fill(0);
-            let next = self.next_buffer()?;
-            self.submit(next, self.filled)?;
+            self.device.write(&self.buf, self.filled, self.at)?;
         }
-        self.jobs = None; // the I/O thread ends once the queue is drained
-        let file = self.join()?;
-        recycle(std::mem::replace(&mut self.buf, AlignedBuf::new(0)));
-        while let Ok(buf) = self.free.try_recv() {
-            recycle(buf);
-        }
-        if file.metadata()?.len() != end {
-            file.set_len(end)?;
+        if self.device.file.metadata()?.len() != end {
+            self.device.file.set_len(end)?;
         }
         Ok(self.appended)
     }
 
-    /// The other buffer, once the I/O thread has written it. A failed I/O thread surfaces
-    /// here with its error.
+    /// A buffer to fill next: the pool's while this appender has only one, else one the
+    /// job has written. With none written yet, the caller writes a waiting one itself.
     fn next_buffer(&mut self) -> io::Result<AlignedBuf> {
-        match self.free.recv() {
-            Ok(next) => Ok(next),
-            Err(_) => Err(self.join().err().unwrap_or_else(closed)),
+        if self.spare == 0 {
+            self.spare = 1;
+            return Ok(pooled());
+        }
+        let mut state = self.device.lock();
+        loop {
+            if let Some(e) = state.failed.take() {
+                return Err(e);
+            }
+            if let Some(buf) = state.free.pop() {
+                return Ok(buf);
+            }
+            if let Some(job) = state.waiting.pop_front() {
+                state.writing += 1;
+                drop(state);
+                let written = self.device.write(&job.buf, job.len, job.at);
+                state = self.device.lock();
+                state.writing -= 1;
+                written?;
+                return Ok(job.buf);
+            }
+            // The job is writing it: a disk write, bounded.
+            state = self
+                .device
+                .progress
+                .wait(state)
+                .unwrap_or_else(|p| p.into_inner());
         }
     }
 
-    /// Queues `buf[..len]` for writing (`len` is a multiple of [`ALIGN`] except for the
-    /// final write) and continues in `next`, carrying over the bytes past `len`.
-    fn submit(&mut self, mut next: AlignedBuf, len: usize) -> io::Result<()> {
-        let rest = self.filled.saturating_sub(len);
-        next.as_mut_slice()[..rest].copy_from_slice(&self.buf.as_slice()[len..len + rest]);
-        let buf = std::mem::replace(&mut self.buf, next);
-        let job = Job {
-            buf,
-            len,
-            padded: len.next_multiple_of(ALIGN),
-            at: self.at,
-        };
-        self.at += len as u64;
-        self.filled = rest;
-        let sent = self.jobs.as_ref().map(|jobs| jobs.send(job).is_ok());
-        if sent != Some(true) {
-            return Err(self.join().err().unwrap_or_else(closed));
+    /// Hands `job` to the write-behind job, starting one if none is scheduled.
+    fn queue(&mut self, job: Job) -> io::Result<()> {
+        let mut state = self.device.lock();
+        if let Some(e) = state.failed.take() {
+            return Err(e);
+        }
+        state.waiting.push_back(job);
+        if !state.job {
+            state.job = true;
+            drop(state);
+            let device = Arc::clone(&self.device);
+            let run = move || device.write_behind();
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => drop(runtime.spawn_blocking(run)),
+                Err(_) => drop(std::thread::spawn(run)),
+            }
         }
         Ok(())
     }
 
-    /// Waits for the I/O thread and returns its file or its error.
-    fn join(&mut self) -> io::Result<File> {
-        self.jobs = None;
-        match self.io.take() {
-            Some(io) => io
-                .join()
-                .map_err(|_| io::Error::other("the upload writer thread panicked"))?,
-            None => Err(closed()),
+    /// Writes whatever still waits and waits for writes under way: afterwards no write of
+    /// this appender lands on the file.
+    fn settle(&mut self) -> io::Result<()> {
+        let mut state = self.device.lock();
+        loop {
+            if let Some(job) = state.waiting.pop_front() {
+                state.writing += 1;
+                drop(state);
+                let written = self.device.write(&job.buf, job.len, job.at);
+                recycle(job.buf);
+                state = self.device.lock();
+                state.writing -= 1;
+                written?;
+                continue;
+            }
+            if state.writing == 0 {
+                for buf in state.free.drain(..) {
+                    recycle(buf);
+                }
+                return match state.failed.take() {
+                    Some(e) => Err(e),
+                    None => Ok(()),
+                };
+            }
+            state = self
+                .device
+                .progress
+                .wait(state)
+                .unwrap_or_else(|p| p.into_inner());
         }
+    }
+}
+
+impl Device {
+    fn lock(&self) -> MutexGuard<'_, DeviceState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The write-behind job: writes waiting buffers until none is left.
+    fn write_behind(&self) {
+        let mut state = self.lock();
+        while let Some(job) = state.waiting.pop_front() {
+            state.writing += 1;
+            drop(state);
+            let written = self.write(&job.buf, job.len, job.at);
+            state = self.lock();
+            state.writing -= 1;
+            match written {
+                Ok(()) => state.free.push(job.buf),
+                Err(e) => {
+                    state.failed = Some(e);
+                    recycle(job.buf);
+                    break;
+                }
+            }
+            self.progress.notify_all();
+        }
+        state.job = false;
+        drop(state);
+        self.progress.notify_all();
+    }
+
+    /// Writes `buf[..len]` at `at`: whole blocks with direct I/O, exactly `len` bytes
+    /// otherwise, switching to buffered writes for good if direct ones are refused.
+    fn write(&self, buf: &AlignedBuf, len: usize, at: u64) -> io::Result<()> {
+        if self.direct.load(Ordering::Relaxed) {
+            let padded = len.next_multiple_of(ALIGN);
+            match self.file.write_all_at(&buf.as_slice()[..padded], at) {
+                Err(e) if e.raw_os_error() == Some(invalid_argument()) => {
+                    clear_direct(&self.file)?;
+                    self.direct.store(false, Ordering::Relaxed);
+                }
+                result => return result,
+            }
+        }
+        self.file.write_all_at(&buf.as_slice()[..len], at)
     }
 }
 
@@ -321,36 +451,9 @@ impl Drop for DirectAppender {
     /// An appender dropped unfinished (a failed upload) still waits for its writes, so no
     /// write lands after the caller has moved on (and, say, truncated the file).
     fn drop(&mut self) {
-        let _ = self.join();
+        let _ = self.settle();
+        recycle(std::mem::replace(&mut self.buf, AlignedBuf::new(0)));
     }
-}
-
-fn closed() -> io::Error {
-    io::Error::other("the upload writer stopped")
-}
-
-/// The I/O thread: writes each job, switching to buffered writes if direct ones are
-/// refused, and gives its buffer back.
-fn write_jobs(
-    file: File,
-    mut direct: bool,
-    jobs: std::sync::mpsc::Receiver<Job>,
-    give_back: std::sync::mpsc::SyncSender<AlignedBuf>,
-) -> io::Result<File> {
-    for job in jobs {
-        let len = if direct { job.padded } else { job.len };
-        match file.write_all_at(&job.buf.as_slice()[..len], job.at) {
-            Err(e) if direct && e.raw_os_error() == Some(invalid_argument()) => {
-                clear_direct(&file)?;
-                direct = false;
-                file.write_all_at(&job.buf.as_slice()[..job.len], job.at)?;
-            }
-            result => result?,
-        }
-        // The appender may be finishing and no longer take buffers back.
-        let _ = give_back.try_send(job.buf);
-    }
-    Ok(file)
 }
 
 fn invalid_argument() -> i32 {

@@ -21,7 +21,7 @@
 //! client then restarts — while each fsync costs milliseconds per request on slow disks.
 //! One process owns a root at a time (the metadata database's lock enforces it).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -35,6 +35,7 @@ use quayside_spec::grammar::{Algorithm, Digest, Digester};
 use serde::{Deserialize, Serialize};
 
 mod direct;
+mod drain;
 mod read;
 
 use super::memory::check_offset;
@@ -44,6 +45,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use direct::DirectAppender;
+use drain::Drain;
 
 /// Read buffer for re-hashing upload data, and the size of the chunks a download is sent
 /// in: large enough that per-chunk overhead vanishes next to copying (1 MiB pulled as fast
@@ -54,8 +56,6 @@ const _: () = assert!(READ_CHUNK as u64 <= read::DIRECT_SPAN);
 /// Bytes gathered from the body before a hand-off to the writing and hashing threads (a
 /// list of frames, not a copy): one wake-up per MiB instead of one per network frame.
 const INGEST_BATCH: usize = 256 << 10;
-/// Read buffers queued ahead of the client per download (bounds memory per download).
-const READ_QUEUE: usize = 2;
 /// Batches in flight per thread: bounds memory at a few MiB per upload.
 const INGEST_QUEUE: usize = 2;
 
@@ -163,36 +163,129 @@ fn write_replace(tmp: &Path, target: &Path, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// Streams `range` of a blob file from one blocking thread that reads chunks ahead
-/// of the client (see `read.rs` for how a chunk is read). The thread stops when the
-/// receiver is dropped (client gone).
+/// Streams `range` of a blob file, read a few chunks ahead of the client by a blocking
+/// job (see `read.rs` for how a chunk is read). The job ends whenever it is
+/// [`READ_AHEAD`] chunks ahead and starts again when the client takes one, so no thread
+/// waits on a slow client.
 fn read_stream(file: std::fs::File, range: Range<u64>, direct_io: bool) -> ByteStream {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes>>(READ_QUEUE);
-    tokio::task::spawn_blocking(move || {
-        let reader = read::ChunkReader::new(file, direct_io);
-        let mut at = range.start;
-        while at < range.end {
-            // Chunks end at multiples of READ_CHUNK, so a chunk's block-aligned span fits
-            // one direct-read buffer whatever the range's start.
-            let end = range
-                .end
-                .min((at / READ_CHUNK as u64 + 1) * READ_CHUNK as u64);
-            let item = reader
-                .chunk(at..end)
-                .map_err(|e| Error::io("reading a blob", e));
-            at = end;
-            let stop = item.is_err();
-            if tx.blocking_send(item).is_err() || stop {
-                return;
+    let ahead = Arc::new(ReadAhead {
+        state: Mutex::new(Ahead {
+            ready: VecDeque::new(),
+            reader: Some(read::ChunkReader::new(file, direct_io)),
+            at: range.start,
+            end: range.end,
+            reading: 0,
+            failed: false,
+        }),
+        arrived: tokio::sync::Notify::new(),
+    });
+    futures::stream::unfold(ahead, |ahead| async move {
+        loop {
+            // Some(item) or Some(None) (the end) once known; None after waiting.
+            let found = {
+                let arrived = ahead.arrived.notified();
+                tokio::pin!(arrived);
+                // Registered before the check, so a chunk arriving after it still wakes us.
+                arrived.as_mut().enable();
+                match ahead.take_ready() {
+                    Some(found) => Some(found),
+                    None => {
+                        arrived.await;
+                        None
+                    }
+                }
+            };
+            match found {
+                Some(Some(item)) => return Some((item, ahead)),
+                Some(None) => return None,
+                None => continue,
             }
         }
-        drop(tx); // ends the body before the slow part below
-        reader.warm();
-    });
-    futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
     })
     .boxed()
+}
+
+/// Chunks read ahead of the client, at most this many (bounds memory per download).
+const READ_AHEAD: usize = 3;
+
+/// A download's chunks, shared by its stream and its read job.
+struct ReadAhead {
+    state: Mutex<Ahead>,
+    /// Wakes the stream when a chunk is ready.
+    arrived: tokio::sync::Notify,
+}
+
+struct Ahead {
+    ready: VecDeque<Result<Bytes>>,
+    /// The reader while no job runs (the job takes it along).
+    reader: Option<read::ChunkReader>,
+    /// Where the next chunk to read starts.
+    at: u64,
+    end: u64,
+    /// Chunks being read (claimed from `at`, not yet in `ready`).
+    reading: usize,
+    failed: bool,
+}
+
+impl ReadAhead {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ahead> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The next chunk (`Some(Some)`), the end (`Some(None)`) or nothing yet (`None`), and
+    /// a read job started (on the blocking pool) if one is needed and none runs.
+    fn take_ready(self: &Arc<Self>) -> Option<Option<Result<Bytes>>> {
+        let mut state = self.lock();
+        let next = state.ready.pop_front();
+        if state.at < state.end && !state.failed {
+            if let Some(reader) = state.reader.take() {
+                let job = Arc::clone(self);
+                tokio::task::spawn_blocking(move || job.read(reader));
+            }
+        }
+        match next {
+            Some(item) => Some(Some(item)),
+            None if (state.at >= state.end && state.reading == 0) || state.failed => Some(None),
+            None => None,
+        }
+    }
+
+    /// The read job: reads chunks until it is far enough ahead or all is read. After the
+    /// last chunk, what was read cold is loaded into the page cache for the next download.
+    fn read(&self, reader: read::ChunkReader) {
+        loop {
+            let range = {
+                let mut state = self.lock();
+                if state.ready.len() >= READ_AHEAD || state.failed || state.at >= state.end {
+                    if state.at < state.end && !state.failed {
+                        state.reader = Some(reader);
+                        return;
+                    }
+                    drop(state);
+                    reader.warm();
+                    return;
+                }
+                // Chunks end at multiples of READ_CHUNK, so a chunk's block-aligned span
+                // fits one direct-read buffer whatever the range's start.
+                let end = state
+                    .end
+                    .min((state.at / READ_CHUNK as u64 + 1) * READ_CHUNK as u64);
+                let range = state.at..end;
+                state.at = end;
+                state.reading += 1;
+                range
+            };
+            let chunk = reader
+                .chunk(range)
+                .map_err(|e| Error::io("reading a blob", e));
+            let mut state = self.lock();
+            state.reading -= 1;
+            state.failed = chunk.is_err();
+            state.ready.push_back(chunk);
+            drop(state);
+            self.arrived.notify_one();
+        }
+    }
 }
 
 /// The raw `state.json` of the session in `dir`; `None` when the session is unknown (its
@@ -255,12 +348,12 @@ fn hash_file(path: &Path, algorithm: Algorithm, size: u64) -> io::Result<Digeste
 }
 
 /// Streams `body` onto `path` after its first `size` bytes while hashing it. The same
-/// batches (shared, never copied) go to a hashing thread and to a thread that copies them
-/// into the appender's aligned buffer, while the appender's own thread writes the previous
-/// buffer to the device (see `direct.rs`): hashing, copying and writing overlap. Measured
-/// against one thread that hashed and copied, this was 5–15% faster on two cores. Returns
-/// the hasher and the number of bytes written. No fsync here: data is made durable once,
-/// at commit, before it is published.
+/// batches (shared, never copied) go to a hashing job and to a job that copies them into
+/// the appender's aligned buffer and writes it (see `direct.rs`), so hashing and writing
+/// overlap on two cores. Both are [`Drain`]s: they hold a blocking thread only while
+/// batches are at hand, never while the client is slow to send the next. Returns the
+/// hasher and the number of bytes written. No fsync here: data is made durable once, at
+/// commit, before it is published.
 async fn ingest(
     path: PathBuf,
     size: u64,
@@ -269,8 +362,8 @@ async fn ingest(
     mut body: ByteStream,
 ) -> Result<(Digester, u64)> {
     // A body that ends within one batch (configs, small layers, the last PATCH of many) is
-    // hashed and written in one trip to the blocking pool: the pipeline's threads and
-    // aligned buffers would cost more than the bytes.
+    // hashed and written in one trip to the blocking pool: two jobs would cost more than
+    // the bytes.
     let mut first = Vec::new();
     let mut gathered = 0usize;
     let mut ended = false;
@@ -304,26 +397,25 @@ async fn ingest(
         })
         .await;
     }
-    type Batch = Arc<Vec<Bytes>>;
-    let (to_writer, mut writer_rx) = tokio::sync::mpsc::channel::<Batch>(INGEST_QUEUE);
-    let (to_hasher, mut hasher_rx) = tokio::sync::mpsc::channel::<Batch>(INGEST_QUEUE);
-    let writer = tokio::task::spawn_blocking(move || -> io::Result<u64> {
-        let mut out = DirectAppender::open(&path, size, direct_io)?;
-        while let Some(batch) = writer_rx.blocking_recv() {
-            for chunk in batch.iter() {
-                out.write(chunk)?;
-            }
-        }
-        out.finish()
-    });
-    let hashing = tokio::task::spawn_blocking(move || {
-        while let Some(batch) = hasher_rx.blocking_recv() {
+    let writer = Drain::new(
+        Writer::Closed {
+            path,
+            size,
+            direct_io,
+        },
+        INGEST_QUEUE,
+        Writer::step,
+    );
+    let hashing = Drain::new(
+        hasher,
+        INGEST_QUEUE,
+        |hasher: &mut Digester, batch: Batch| {
             for chunk in batch.iter() {
                 hasher.update(chunk);
             }
-        }
-        hasher
-    });
+            Ok(())
+        },
+    );
     let mut failure = None;
     // What was gathered above is the first batch.
     let mut batch = first;
@@ -346,8 +438,8 @@ async fn ingest(
         if batched >= INGEST_BATCH || (done && !batch.is_empty()) {
             let full: Batch = Arc::new(std::mem::take(&mut batch));
             batched = 0;
-            // A closed channel means the writer failed; its error is reported below.
-            if to_writer.send(full.clone()).await.is_err() || to_hasher.send(full).await.is_err() {
+            // A refused push means the writer failed; its error is reported below.
+            if !writer.push(Some(full.clone())).await || !hashing.push(full).await {
                 break;
             }
         }
@@ -355,17 +447,69 @@ async fn ingest(
             break;
         }
     }
-    drop((to_writer, to_hasher));
-    let written = writer
-        .await
-        .map_err(|e| Error::internal("writing upload data", e))?
-        .map_err(|e| Error::io("writing upload data", e))?;
+    // The end: the last buffer is written and the file cut at its real length.
+    writer.push(None).await;
+    let written = match writer.finish().await {
+        Ok(Writer::Finished(written)) => written,
+        Ok(_) => {
+            return Err(Error::internal(
+                "writing upload data",
+                "the writer did not end",
+            ))
+        }
+        Err(e) => return Err(Error::io("writing upload data", e)),
+    };
     let hasher = hashing
+        .finish()
         .await
-        .map_err(|e| Error::internal("hashing upload data", e))?;
+        .map_err(|e| Error::io("hashing upload data", e))?;
     match failure {
         Some(e) => Err(e),
         None => Ok((hasher, written)),
+    }
+}
+
+/// A list of body frames, shared by the hashing and writing jobs.
+type Batch = Arc<Vec<Bytes>>;
+
+/// The writing side of an upload: opened by its first batch (in the blocking job, as
+/// opening may read back a partial block), finished by `None`.
+enum Writer {
+    Closed {
+        path: PathBuf,
+        size: u64,
+        direct_io: bool,
+    },
+    Open(DirectAppender),
+    Finished(u64),
+}
+
+impl Writer {
+    fn step(&mut self, batch: Option<Batch>) -> io::Result<()> {
+        if let Writer::Closed {
+            path,
+            size,
+            direct_io,
+        } = self
+        {
+            *self = Writer::Open(DirectAppender::open(path, *size, *direct_io)?);
+        }
+        let Writer::Open(out) = self else {
+            return Err(io::Error::other("upload data after its end"));
+        };
+        match batch {
+            Some(batch) => {
+                for chunk in batch.iter() {
+                    out.write(chunk)?;
+                }
+            }
+            None => {
+                if let Writer::Open(out) = std::mem::replace(self, Writer::Finished(0)) {
+                    *self = Writer::Finished(out.finish()?);
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,235 @@
+//! Blocking work fed from async code, holding a thread only while there is work.
+//!
+//! Why: an upload's hashing and writing, and a download's reads, are blocking file work
+//! paced by a client. A blocking-pool thread that waits for the next batch of a slow client
+//! is a thread no other request can use: a few hundred slow clients used up tokio's pool
+//! (512 threads) and every file operation of the registry queued behind them. A [`Drain`]
+//! takes a pool thread when an item arrives and gives it back as soon as its queue is
+//! empty; while a client keeps its queue busy, one job runs through many items without a
+//! hand-off per item.
+
+use std::collections::VecDeque;
+use std::io;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+/// Runs `step(&mut worker, item)` for each item pushed, in order, on the blocking pool,
+/// with at most `depth` items waiting. The first failure stops it: later items are
+/// dropped and [`Drain::finish`] returns the error.
+pub struct Drain<W, T> {
+    shared: Arc<Shared<W, T>>,
+    depth: usize,
+}
+
+struct Shared<W, T> {
+    state: Mutex<State<W, T>>,
+    /// Wakes pushers waiting for room and `finish` waiting for the end.
+    changed: Notify,
+    step: fn(&mut W, T) -> io::Result<()>,
+}
+
+struct State<W, T> {
+    queue: VecDeque<T>,
+    /// The worker while no job runs (a job takes it along).
+    worker: Option<W>,
+    running: bool,
+    failed: Option<io::Error>,
+}
+
+impl<W: Send + 'static, T: Send + 'static> Drain<W, T> {
+    pub fn new(worker: W, depth: usize, step: fn(&mut W, T) -> io::Result<()>) -> Drain<W, T> {
+        Drain {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    queue: VecDeque::new(),
+                    worker: Some(worker),
+                    running: false,
+                    failed: None,
+                }),
+                changed: Notify::new(),
+                step,
+            }),
+            depth: depth.max(1),
+        }
+    }
+
+    /// Queues `item`, waiting while the queue is full; false once the drain has failed
+    /// (the item is dropped; [`Drain::finish`] says why).
+    pub async fn push(&self, item: T) -> bool {
+        let mut item = Some(item);
+        loop {
+            let changed = self.shared.changed.notified();
+            tokio::pin!(changed);
+            // Registered before the check, so a change between the check and the wait
+            // still wakes us.
+            changed.as_mut().enable();
+            {
+                let mut state = self.shared.lock();
+                if state.failed.is_some() {
+                    return false;
+                }
+                if state.queue.len() < self.depth {
+                    if let Some(item) = item.take() {
+                        state.queue.push_back(item);
+                    }
+                    if !state.running {
+                        if let Some(worker) = state.worker.take() {
+                            state.running = true;
+                            let shared = Arc::clone(&self.shared);
+                            tokio::task::spawn_blocking(move || shared.run(worker));
+                        }
+                    }
+                    return true;
+                }
+            }
+            changed.await;
+        }
+    }
+
+    /// Waits until every queued item is done and returns the worker, or the first error.
+    pub async fn finish(self) -> io::Result<W> {
+        loop {
+            let changed = self.shared.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            {
+                let mut state = self.shared.lock();
+                if !state.running {
+                    if let Some(e) = state.failed.take() {
+                        return Err(e);
+                    }
+                    return state
+                        .worker
+                        .take()
+                        .ok_or_else(|| io::Error::other("drain finished twice"));
+                }
+            }
+            changed.await;
+        }
+    }
+}
+
+impl<W, T> Shared<W, T> {
+    fn lock(&self) -> MutexGuard<'_, State<W, T>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The job: works through the queue, then puts the worker back and ends.
+    fn run(&self, mut worker: W) {
+        loop {
+            let item = {
+                let mut state = self.lock();
+                match state.queue.pop_front() {
+                    Some(item) => item,
+                    None => {
+                        state.worker = Some(worker);
+                        state.running = false;
+                        drop(state);
+                        self.changed.notify_waiters();
+                        return;
+                    }
+                }
+            };
+            self.changed.notify_waiters(); // room in the queue
+            let done =
+                std::panic::catch_unwind(AssertUnwindSafe(|| (self.step)(&mut worker, item)));
+            let failure = match done {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) => e,
+                Err(_) => io::Error::other("a blocking worker panicked"),
+            };
+            let mut state = self.lock();
+            state.failed = Some(failure);
+            state.queue.clear();
+            state.running = false;
+            drop(state);
+            self.changed.notify_waiters();
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn add(sum: &mut Vec<u32>, item: u32) -> io::Result<()> {
+        if item == 99 {
+            return Err(io::Error::other("ninety-nine"));
+        }
+        if item == 98 {
+            panic!("ninety-eight");
+        }
+        std::thread::sleep(Duration::from_micros(50));
+        sum.push(item);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn items_are_worked_in_order_and_the_worker_comes_back() {
+        let drain = Drain::new(Vec::new(), 2, add);
+        for i in 0..50 {
+            assert!(drain.push(i).await);
+            if i % 10 == 0 {
+                // Let the job run dry and end, so the next push starts another.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        let done = drain.finish().await.expect("no failure");
+        assert_eq!(done, (0..50).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn the_first_failure_stops_the_drain_and_is_returned() {
+        for poison in [99, 98] {
+            let drain = Drain::new(Vec::new(), 1, add);
+            assert!(drain.push(1).await);
+            assert!(drain.push(poison).await);
+            let mut refused = false;
+            for i in 2..100 {
+                if !drain.push(i).await {
+                    refused = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            assert!(refused, "pushes after a failure are refused");
+            let e = drain.finish().await.expect_err("the failure");
+            let want = if poison == 99 {
+                "ninety-nine"
+            } else {
+                "panicked"
+            };
+            assert!(e.to_string().contains(want), "{e}");
+        }
+    }
+
+    /// The point of a drain: a producer that stalls holds no blocking thread, so a pool
+    /// of two threads serves many stalled producers and still runs other work.
+    #[test]
+    fn stalled_producers_hold_no_blocking_thread() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let mut stalled = Vec::new();
+            for i in 0..20 {
+                let drain = Drain::new(Vec::new(), 2, add);
+                assert!(drain.push(i).await);
+                stalled.push(drain); // never pushed to again, never finished
+            }
+            let other = tokio::task::spawn_blocking(|| 7);
+            let got = tokio::time::timeout(Duration::from_secs(10), other).await;
+            assert_eq!(got.expect("the pool is free").expect("joined"), 7);
+            for (i, drain) in stalled.into_iter().enumerate() {
+                assert_eq!(drain.finish().await.expect("finished"), vec![i as u32]);
+            }
+        });
+    }
+}
