@@ -173,7 +173,7 @@ fn clear_direct(_file: &File) -> io::Result<()> {
 /// Appends to a file whose first `size` bytes are kept, bypassing the page cache. The
 /// caller copies data into one aligned buffer while a write-behind job writes the buffer
 /// before it to the device, so copying (and the hashing next to it) and the device write
-/// overlap (10% faster pushes of 64 MiB and 1 GiB than writing in the caller's thread).
+/// overlap (writing in the caller instead made pushes of 64 MiB and 1 GiB 5–10% slower).
 ///
 /// The write-behind job runs on the blocking pool only while buffers wait, never waiting
 /// for the caller. The caller never waits for the job to be scheduled either: with no

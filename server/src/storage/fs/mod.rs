@@ -53,10 +53,10 @@ use drain::Drain;
 const READ_CHUNK: usize = 1 << 20;
 #[cfg(target_os = "linux")]
 const _: () = assert!(READ_CHUNK as u64 <= read::DIRECT_SPAN);
-/// Bytes gathered from the body before a hand-off to the writing and hashing threads (a
-/// list of frames, not a copy): one wake-up per MiB instead of one per network frame.
+/// Bytes gathered from the body before a hand-off to the writing and hashing jobs (a list
+/// of frames, not a copy): one hand-off per batch instead of one per network frame.
 const INGEST_BATCH: usize = 256 << 10;
-/// Batches in flight per thread: bounds memory at a few MiB per upload.
+/// Batches queued per job: bounds memory at a few MiB per upload.
 const INGEST_QUEUE: usize = 2;
 
 /// Blobs and upload sessions as files under a root directory.
@@ -1114,7 +1114,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_append_gives_back_the_space_of_its_unacknowledged_bytes() {
         let (_dir, store, s) = session_holding_abc().await;
-        // 2 MiB arrive (past the inline batch, through the writer threads), then the body
+        // 2 MiB arrive (past the inline batch, through the writing job), then the body
         // fails, as when the disk fills up or the client goes away.
         let pieces: Vec<Result<Bytes>> = vec![
             Ok(Bytes::from(vec![7u8; 1 << 20])),
