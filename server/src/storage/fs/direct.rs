@@ -336,7 +336,10 @@ impl DirectAppender {
                 let written = self.device.write(&job.buf, job.len, job.at);
                 state = self.device.lock();
                 state.writing -= 1;
-                written?;
+                if let Err(e) = written {
+                    state.free.push(job.buf); // every buffer stays accounted for
+                    return Err(e);
+                }
                 return Ok(job.buf);
             }
             // The job is writing it: a disk write, bounded.
@@ -371,6 +374,7 @@ impl DirectAppender {
     /// Writes whatever still waits and waits for writes under way: afterwards no write of
     /// this appender lands on the file.
     fn settle(&mut self) -> io::Result<()> {
+        let mut failure = None;
         let mut state = self.device.lock();
         loop {
             if let Some(job) = state.waiting.pop_front() {
@@ -380,14 +384,21 @@ impl DirectAppender {
                 recycle(job.buf);
                 state = self.device.lock();
                 state.writing -= 1;
-                written?;
+                if let Err(e) = written {
+                    // The rest is not worth writing; the job's write under way still is
+                    // waited for below.
+                    failure.get_or_insert(e);
+                    for job in state.waiting.drain(..) {
+                        recycle(job.buf);
+                    }
+                }
                 continue;
             }
             if state.writing == 0 {
                 for buf in state.free.drain(..) {
                     recycle(buf);
                 }
-                return match state.failed.take() {
+                return match failure.or_else(|| state.failed.take()) {
                     Some(e) => Err(e),
                     None => Ok(()),
                 };
@@ -419,7 +430,7 @@ impl Device {
                 Ok(()) => state.free.push(job.buf),
                 Err(e) => {
                     state.failed = Some(e);
-                    recycle(job.buf);
+                    state.free.push(job.buf);
                     break;
                 }
             }
@@ -557,6 +568,25 @@ mod tests {
         let on_disk = std::fs::read(&path).expect("read back");
         assert_eq!(on_disk.len(), data.len(), "both full buffers were written");
         assert!(on_disk == data);
+    }
+
+    /// A device that refuses writes (`/dev/full`: ENOSPC) fails the append with that
+    /// error, whether the write-behind job or the appender met it, and nothing waits
+    /// forever for a buffer the failed write held.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_failing_device_write_is_reported_and_nothing_waits_forever() {
+        for piece in [4 << 10, 64 << 10, WRITE_SIZE] {
+            let mut appender =
+                DirectAppender::open(Path::new("/dev/full"), 0, false).expect("open /dev/full");
+            let data = pattern(WRITE_SIZE * 3 + 5, 1);
+            let failed = data.chunks(piece).find_map(|p| appender.write(p).err());
+            let e = match failed {
+                Some(e) => e,
+                None => appender.finish().expect_err("the device is full"),
+            };
+            assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
+        }
     }
 
     #[test]
