@@ -192,6 +192,13 @@ fn main() -> ExitCode {
         }
     };
     logging::init(&config.log.level);
+    let open_files = match raise_open_file_limit() {
+        Ok(limit) => Some(limit),
+        Err(err) => {
+            tracing::warn!(%err, "reading the open-file limit");
+            None
+        }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -199,7 +206,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config)) {
+    match runtime.block_on(serve(config, open_files)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("registry: {err}");
@@ -208,7 +215,36 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(config: Config) -> Result<(), String> {
+/// Raises the soft limit on open files to the hard limit and returns the limit in force.
+/// Every connection and every blob being read or written holds a descriptor, and the usual
+/// soft default of 1024 would refuse connections at a few hundred concurrent pulls (the Go
+/// runtime, and so Distribution, raises it the same way at start).
+fn raise_open_file_limit() -> std::io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // Linux caps descriptors at `fs.nr_open` (2^20 by default) whatever the hard limit says.
+    let wanted = limit.rlim_max.min(1 << 20);
+    if limit.rlim_cur < wanted {
+        let raised = libc::rlimit {
+            rlim_cur: wanted,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit only reads the struct we pass. Refused (a hard limit above
+        // what the system allows), the soft limit simply stays.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            return Ok(wanted);
+        }
+    }
+    Ok(limit.rlim_cur)
+}
+
+async fn serve(config: Config, open_files: Option<u64>) -> Result<(), String> {
     let running = registry::start(&config)
         .await
         .map_err(|err| err.to_string())?;
@@ -224,6 +260,7 @@ async fn serve(config: Config) -> Result<(), String> {
         backend = ?config.storage.backend,
         direct_io = config.storage.direct_io,
         sync = config.storage.sync,
+        open_files,
         "registry started"
     );
     shutdown_signal().await;
@@ -264,6 +301,29 @@ mod tests {
             Some(Command::Serve(serve)) => serve.config().expect("configuration"),
             _ => panic!("not the serve command"),
         }
+    }
+
+    #[test]
+    fn the_open_file_limit_is_raised_to_the_hard_limit() {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit on structs we own.
+        unsafe {
+            assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+            let lowered = libc::rlimit {
+                rlim_cur: 256.min(limit.rlim_max),
+                rlim_max: limit.rlim_max,
+            };
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lowered), 0);
+        }
+        let raised = raise_open_file_limit().expect("limit");
+        assert_eq!(raised, limit.rlim_max.min(1 << 20));
+        let mut now = limit;
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut now) }, 0);
+        assert_eq!(now.rlim_cur, raised);
     }
 
     #[test]
