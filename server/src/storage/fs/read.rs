@@ -30,7 +30,7 @@ use super::direct::{PooledBuf, ALIGN, WRITE_SIZE};
 
 /// The most a direct read may span: one pooled buffer. A chunk must fit in it once its
 /// start is rounded down and its end up to whole blocks, which holds for chunks that do not
-/// cross a multiple of this size (see `read_stream`).
+/// cross a multiple of this size (see `ReadAhead::read` in `mod.rs`).
 #[cfg(target_os = "linux")]
 pub const DIRECT_SPAN: u64 = WRITE_SIZE as u64;
 
@@ -73,8 +73,8 @@ impl ChunkReader {
     }
 
     /// Loads the chunks read cold so far into the page cache, for the next download.
-    /// Call it once the client has them: it costs a second read of the disk and the page
-    /// cache fill, which only later downloads should wait for.
+    /// Call it once the download's last chunk is read: it costs a second read of the disk
+    /// and the page cache fill, which the download itself should not wait for.
     pub fn warm(&self) {
         #[cfg(target_os = "linux")]
         if let Some((start, end)) = self.cold.take() {
