@@ -9,5 +9,6 @@ mod common;
 mod manifests;
 mod paths;
 mod referrers;
+mod stalled;
 mod tags;
 mod uploads;
