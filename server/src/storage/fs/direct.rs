@@ -330,24 +330,17 @@ impl DirectAppender {
             if let Some(buf) = state.free.pop() {
                 return Ok(buf);
             }
-            if let Some(job) = state.waiting.pop_front() {
-                state.writing += 1;
-                drop(state);
-                let written = self.device.write(&job.buf, job.len, job.at);
-                state = self.device.lock();
-                state.writing -= 1;
-                if let Err(e) = written {
-                    state.free.push(job.buf); // every buffer stays accounted for
+            let (relocked, written) = self.device.write_waiting(state);
+            state = relocked;
+            match written {
+                Some((buf, Ok(()))) => return Ok(buf),
+                Some((buf, Err(e))) => {
+                    state.free.push(buf); // every buffer stays accounted for
                     return Err(e);
                 }
-                return Ok(job.buf);
+                // The job is writing it: a disk write, bounded.
+                None => state = self.device.wait(state),
             }
-            // The job is writing it: a disk write, bounded.
-            state = self
-                .device
-                .progress
-                .wait(state)
-                .unwrap_or_else(|p| p.into_inner());
         }
     }
 
@@ -377,13 +370,10 @@ impl DirectAppender {
         let mut failure = None;
         let mut state = self.device.lock();
         loop {
-            if let Some(job) = state.waiting.pop_front() {
-                state.writing += 1;
-                drop(state);
-                let written = self.device.write(&job.buf, job.len, job.at);
-                recycle(job.buf);
-                state = self.device.lock();
-                state.writing -= 1;
+            let (relocked, written) = self.device.write_waiting(state);
+            state = relocked;
+            if let Some((buf, written)) = written {
+                recycle(buf);
                 if let Err(e) = written {
                     // The rest is not worth writing; the job's write under way still is
                     // waited for below.
@@ -403,11 +393,7 @@ impl DirectAppender {
                     None => Ok(()),
                 };
             }
-            state = self
-                .device
-                .progress
-                .wait(state)
-                .unwrap_or_else(|p| p.into_inner());
+            state = self.device.wait(state);
         }
     }
 }
@@ -417,22 +403,45 @@ impl Device {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Waits until a write ends or the job stops.
+    fn wait<'a>(&self, state: MutexGuard<'a, DeviceState>) -> MutexGuard<'a, DeviceState> {
+        self.progress.wait(state).unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes the first waiting buffer and writes it with the lock released, counted in
+    /// `writing` meanwhile; `None` when nothing waits. Whoever calls it (the job, or an
+    /// appender helping) decides where the buffer goes next.
+    fn write_waiting<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, DeviceState>,
+    ) -> (
+        MutexGuard<'a, DeviceState>,
+        Option<(AlignedBuf, io::Result<()>)>,
+    ) {
+        let Some(job) = state.waiting.pop_front() else {
+            return (state, None);
+        };
+        state.writing += 1;
+        drop(state);
+        let written = self.write(&job.buf, job.len, job.at);
+        let mut state = self.lock();
+        state.writing -= 1;
+        (state, Some((job.buf, written)))
+    }
+
     /// The write-behind job: writes waiting buffers until none is left.
     fn write_behind(&self) {
         let mut state = self.lock();
-        while let Some(job) = state.waiting.pop_front() {
-            state.writing += 1;
-            drop(state);
-            let written = self.write(&job.buf, job.len, job.at);
-            state = self.lock();
-            state.writing -= 1;
-            match written {
-                Ok(()) => state.free.push(job.buf),
-                Err(e) => {
-                    state.failed = Some(e);
-                    state.free.push(job.buf);
-                    break;
-                }
+        loop {
+            let (relocked, written) = self.write_waiting(state);
+            state = relocked;
+            let Some((buf, written)) = written else {
+                break;
+            };
+            state.free.push(buf);
+            if let Err(e) = written {
+                state.failed = Some(e);
+                break;
             }
             self.progress.notify_all();
         }
