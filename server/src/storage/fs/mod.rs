@@ -21,9 +21,8 @@
 //! client then restarts — while each fsync costs milliseconds per request on slow disks.
 //! One process owns a root at a time (the metadata database's lock enforces it).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -161,131 +160,6 @@ fn write_replace(tmp: &Path, target: &Path, bytes: &[u8]) -> io::Result<()> {
     file.write_all(bytes)?;
     file.persist(target).map_err(|e| e.error)?;
     Ok(())
-}
-
-/// Streams `range` of a blob file, read a few chunks ahead of the client by a blocking
-/// job (see `read.rs` for how a chunk is read). The job ends whenever it is
-/// [`READ_AHEAD`] chunks ahead and starts again when the client takes one, so no thread
-/// waits on a slow client.
-fn read_stream(file: std::fs::File, range: Range<u64>, direct_io: bool) -> ByteStream {
-    let ahead = Arc::new(ReadAhead {
-        state: Mutex::new(Ahead {
-            ready: VecDeque::new(),
-            reader: Some(read::ChunkReader::new(file, direct_io)),
-            at: range.start,
-            end: range.end,
-            reading: 0,
-            failed: false,
-        }),
-        arrived: tokio::sync::Notify::new(),
-    });
-    futures::stream::unfold(ahead, |ahead| async move {
-        loop {
-            // Some(item) or Some(None) (the end) once known; None after waiting.
-            let found = {
-                let arrived = ahead.arrived.notified();
-                tokio::pin!(arrived);
-                // Registered before the check, so a chunk arriving after it still wakes us.
-                arrived.as_mut().enable();
-                match ahead.take_ready() {
-                    Some(found) => Some(found),
-                    None => {
-                        arrived.await;
-                        None
-                    }
-                }
-            };
-            match found {
-                Some(Some(item)) => return Some((item, ahead)),
-                Some(None) => return None,
-                None => continue,
-            }
-        }
-    })
-    .boxed()
-}
-
-/// Chunks read ahead of the client, at most this many (bounds memory per download).
-const READ_AHEAD: usize = 3;
-
-/// A download's chunks, shared by its stream and its read job.
-struct ReadAhead {
-    state: Mutex<Ahead>,
-    /// Wakes the stream when a chunk is ready.
-    arrived: tokio::sync::Notify,
-}
-
-struct Ahead {
-    ready: VecDeque<Result<Bytes>>,
-    /// The reader while no job runs (the job takes it along).
-    reader: Option<read::ChunkReader>,
-    /// Where the next chunk to read starts.
-    at: u64,
-    end: u64,
-    /// Chunks being read (claimed from `at`, not yet in `ready`).
-    reading: usize,
-    failed: bool,
-}
-
-impl ReadAhead {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Ahead> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The next chunk (`Some(Some)`), the end (`Some(None)`) or nothing yet (`None`), and
-    /// a read job started (on the blocking pool) if one is needed and none runs.
-    fn take_ready(self: &Arc<Self>) -> Option<Option<Result<Bytes>>> {
-        let mut state = self.lock();
-        let next = state.ready.pop_front();
-        if state.at < state.end && !state.failed {
-            if let Some(reader) = state.reader.take() {
-                let job = Arc::clone(self);
-                tokio::task::spawn_blocking(move || job.read(reader));
-            }
-        }
-        match next {
-            Some(item) => Some(Some(item)),
-            None if (state.at >= state.end && state.reading == 0) || state.failed => Some(None),
-            None => None,
-        }
-    }
-
-    /// The read job: reads chunks until it is far enough ahead or all is read. After the
-    /// last chunk, what was read cold is loaded into the page cache for the next download.
-    fn read(&self, reader: read::ChunkReader) {
-        loop {
-            let range = {
-                let mut state = self.lock();
-                if state.ready.len() >= READ_AHEAD || state.failed || state.at >= state.end {
-                    if state.at < state.end && !state.failed {
-                        state.reader = Some(reader);
-                        return;
-                    }
-                    drop(state);
-                    reader.warm();
-                    return;
-                }
-                // Chunks end at multiples of READ_CHUNK, so a chunk's block-aligned span
-                // fits one direct-read buffer whatever the range's start.
-                let end = state
-                    .end
-                    .min((state.at / READ_CHUNK as u64 + 1) * READ_CHUNK as u64);
-                let range = state.at..end;
-                state.at = end;
-                state.reading += 1;
-                range
-            };
-            let chunk = reader
-                .chunk(range)
-                .map_err(|e| Error::io("reading a blob", e));
-            let mut state = self.lock();
-            state.reading -= 1;
-            state.failed = chunk.is_err();
-            state.ready.push_back(chunk);
-            drop(state);
-            self.arrived.notify_one();
-        }
-    }
 }
 
 /// The raw `state.json` of the session in `dir`; `None` when the session is unknown (its
@@ -839,7 +713,7 @@ impl BlobStore for FsBlobStore {
             Some(r) => r.resolve(size)?,
             None => 0..size,
         };
-        let body = read_stream(file, range.clone(), self.direct_io);
+        let body = read::read_stream(file, range.clone(), self.direct_io);
         Ok(BlobRead { size, range, body })
     }
 

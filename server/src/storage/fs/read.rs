@@ -14,23 +14,35 @@
 //!   pulled once is served from memory: the cache admits what is pulled, off the path of
 //!   the pull that caused it.
 //!
+//! - A download is read a few chunks ahead of the client by a blocking job that ends
+//!   whenever it is far enough ahead ([`read_stream`]), so no thread waits on a slow client.
+//!
 //! Elsewhere than Linux, with direct I/O turned off, where mapping fails or the filesystem
 //! refuses direct I/O, chunks are read with ordinary reads.
 
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use futures::StreamExt;
+
+use crate::error::{Error, Result};
+use crate::storage::ByteStream;
+
+/// The size of the chunks a download is sent in (see `READ_CHUNK` in `mod.rs`).
+const READ_CHUNK: u64 = super::READ_CHUNK as u64;
 
 #[cfg(target_os = "linux")]
 use super::direct::{PooledBuf, ALIGN, WRITE_SIZE};
 
 /// The most a direct read may span: one pooled buffer. A chunk must fit in it once its
 /// start is rounded down and its end up to whole blocks, which holds for chunks that do not
-/// cross a multiple of this size (see `ReadAhead::read` in `mod.rs`).
+/// cross a multiple of this size (see `ReadAhead::read`).
 #[cfg(target_os = "linux")]
 pub const DIRECT_SPAN: u64 = WRITE_SIZE as u64;
 
@@ -233,6 +245,129 @@ fn resident(map: &memmap2::Mmap, page: usize) -> bool {
         )
     };
     rc == 0 && pages.iter().all(|p| p & 1 == 1)
+}
+
+/// Streams `range` of a blob file, read a few chunks ahead of the client by a blocking
+/// job (see `read.rs` for how a chunk is read). The job ends whenever it is
+/// [`READ_AHEAD`] chunks ahead and starts again when the client takes one, so no thread
+/// waits on a slow client.
+pub fn read_stream(file: std::fs::File, range: Range<u64>, direct_io: bool) -> ByteStream {
+    let ahead = Arc::new(ReadAhead {
+        state: Mutex::new(Ahead {
+            ready: VecDeque::new(),
+            reader: Some(ChunkReader::new(file, direct_io)),
+            at: range.start,
+            end: range.end,
+            reading: 0,
+            failed: false,
+        }),
+        arrived: tokio::sync::Notify::new(),
+    });
+    futures::stream::unfold(ahead, |ahead| async move {
+        loop {
+            // Some(item) or Some(None) (the end) once known; None after waiting.
+            let found = {
+                let arrived = ahead.arrived.notified();
+                tokio::pin!(arrived);
+                // Registered before the check, so a chunk arriving after it still wakes us.
+                arrived.as_mut().enable();
+                match ahead.take_ready() {
+                    Some(found) => Some(found),
+                    None => {
+                        arrived.await;
+                        None
+                    }
+                }
+            };
+            match found {
+                Some(Some(item)) => return Some((item, ahead)),
+                Some(None) => return None,
+                None => continue,
+            }
+        }
+    })
+    .boxed()
+}
+
+/// Chunks read ahead of the client, at most this many (bounds memory per download).
+const READ_AHEAD: usize = 3;
+
+/// A download's chunks, shared by its stream and its read job.
+struct ReadAhead {
+    state: Mutex<Ahead>,
+    /// Wakes the stream when a chunk is ready.
+    arrived: tokio::sync::Notify,
+}
+
+struct Ahead {
+    ready: VecDeque<Result<Bytes>>,
+    /// The reader while no job runs (the job takes it along).
+    reader: Option<ChunkReader>,
+    /// Where the next chunk to read starts.
+    at: u64,
+    end: u64,
+    /// Chunks being read (claimed from `at`, not yet in `ready`).
+    reading: usize,
+    failed: bool,
+}
+
+impl ReadAhead {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ahead> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The next chunk (`Some(Some)`), the end (`Some(None)`) or nothing yet (`None`), and
+    /// a read job started (on the blocking pool) if one is needed and none runs.
+    fn take_ready(self: &Arc<Self>) -> Option<Option<Result<Bytes>>> {
+        let mut state = self.lock();
+        let next = state.ready.pop_front();
+        if state.at < state.end && !state.failed {
+            if let Some(reader) = state.reader.take() {
+                let job = Arc::clone(self);
+                tokio::task::spawn_blocking(move || job.read(reader));
+            }
+        }
+        match next {
+            Some(item) => Some(Some(item)),
+            None if (state.at >= state.end && state.reading == 0) || state.failed => Some(None),
+            None => None,
+        }
+    }
+
+    /// The read job: reads chunks until it is far enough ahead or all is read. After the
+    /// last chunk, what was read cold is loaded into the page cache for the next download.
+    fn read(&self, reader: ChunkReader) {
+        loop {
+            let range = {
+                let mut state = self.lock();
+                if state.ready.len() >= READ_AHEAD || state.failed || state.at >= state.end {
+                    if state.at < state.end && !state.failed {
+                        state.reader = Some(reader);
+                        return;
+                    }
+                    drop(state);
+                    reader.warm();
+                    return;
+                }
+                // Chunks end at multiples of READ_CHUNK, so a chunk's block-aligned span
+                // fits one direct-read buffer whatever the range's start.
+                let end = state.end.min((state.at / READ_CHUNK + 1) * READ_CHUNK);
+                let range = state.at..end;
+                state.at = end;
+                state.reading += 1;
+                range
+            };
+            let chunk = reader
+                .chunk(range)
+                .map_err(|e| Error::io("reading a blob", e));
+            let mut state = self.lock();
+            state.reading -= 1;
+            state.failed = chunk.is_err();
+            state.ready.push_back(chunk);
+            drop(state);
+            self.arrived.notify_one();
+        }
+    }
 }
 
 #[cfg(test)]
