@@ -958,6 +958,20 @@ mod tests {
         (dir, store, s)
     }
 
+    /// Appends "def" at 3 to the session of [`session_holding_abc`] and commits "abcdef".
+    async fn finish_abcdef(store: &FsBlobStore, s: &UploadStatus) -> BlobInfo {
+        store
+            .upload_append(&s.id, Some(3), one(b"def"))
+            .await
+            .unwrap();
+        let info = store
+            .upload_commit(&s.id, &Digest::of(b"abcdef"), Some(6), None)
+            .await
+            .unwrap();
+        assert_eq!(info.size, 6);
+        info
+    }
+
     #[tokio::test]
     async fn append_after_a_torn_write_ignores_unacknowledged_bytes() {
         let (dir, store, s) = session_holding_abc().await;
@@ -970,15 +984,7 @@ mod tests {
         f.write_all(b"GARBAGE").unwrap();
         let fresh = FsBlobStore::open(dir.path()).await.unwrap();
         assert_eq!(fresh.upload_status(&s.id).await.unwrap().size, 3);
-        fresh
-            .upload_append(&s.id, Some(3), one(b"def"))
-            .await
-            .unwrap();
-        let info = fresh
-            .upload_commit(&s.id, &Digest::of(b"abcdef"), Some(6), None)
-            .await
-            .unwrap();
-        assert_eq!(info.size, 6);
+        let info = finish_abcdef(&fresh, &s).await;
         assert_eq!(
             std::fs::read(fresh.blob_path(&info.digest).unwrap()).unwrap(),
             b"abcdef"
@@ -1008,15 +1014,7 @@ mod tests {
         );
         // The session goes on from what was acknowledged.
         assert_eq!(store.upload_status(&s.id).await.unwrap().size, 3);
-        store
-            .upload_append(&s.id, Some(3), one(b"def"))
-            .await
-            .unwrap();
-        let info = store
-            .upload_commit(&s.id, &Digest::of(b"abcdef"), Some(6), None)
-            .await
-            .unwrap();
-        assert_eq!(info.size, 6);
+        finish_abcdef(&store, &s).await;
     }
 
     #[tokio::test]
