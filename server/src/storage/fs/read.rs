@@ -9,7 +9,7 @@
 //!   slow on the machines we measured: an ordinary read of a cold 1 GiB blob ran at
 //!   0.42–0.54 GB/s, a direct read of the same file at 1.7–2.6 GB/s, and a first download
 //!   of a fresh 1 GiB blob went from 0.42–0.44 to 1.6–2.0 GiB/s.
-//! - Once a download that read cold chunks has sent its last byte, the reader loads those
+//! - Once a download that read cold chunks has read its last one, the reader loads those
 //!   chunks into the page cache ([`ChunkReader::warm`]), so the next download of a blob
 //!   pulled once is served from memory: the cache admits what is pulled, off the path of
 //!   the pull that caused it.
@@ -31,14 +31,13 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use futures::StreamExt;
 
+#[cfg(target_os = "linux")]
+use super::direct::{PooledBuf, ALIGN, WRITE_SIZE};
 use crate::error::{Error, Result};
 use crate::storage::ByteStream;
 
 /// The size of the chunks a download is sent in (see `READ_CHUNK` in `mod.rs`).
 const READ_CHUNK: u64 = super::READ_CHUNK as u64;
-
-#[cfg(target_os = "linux")]
-use super::direct::{PooledBuf, ALIGN, WRITE_SIZE};
 
 /// The most a direct read may span: one pooled buffer. A chunk must fit in it once its
 /// start is rounded down and its end up to whole blocks, which holds for chunks that do not
