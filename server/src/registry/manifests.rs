@@ -251,12 +251,20 @@ async fn check_references(
     inspected: &Inspected,
 ) -> Result<(), ApiError> {
     let meta = &registry.storage.metadata;
-    let mut missing = Vec::new();
-    for digest in &inspected.blobs {
+    // A blob is linked while it is made durable, so after a crash a link can outlive its
+    // blob: the blob itself must be there too.
+    let blobs = &registry.storage.blobs;
+    let present = futures::future::try_join_all(inspected.blobs.iter().map(|digest| async move {
         if digest.algorithm().is_none() || !meta.is_linked(name, digest).await? {
-            missing.push(digest.clone());
+            return Ok(false);
         }
-    }
+        Ok::<_, Error>(blobs.stat(digest).await?.is_some())
+    }))
+    .await?;
+    let mut missing: Vec<Digest> = (inspected.blobs.iter().zip(present))
+        .filter(|(_, present)| !present)
+        .map(|(digest, _)| digest.clone())
+        .collect();
     for digest in &inspected.children {
         if digest.algorithm().is_none() || meta.get_manifest(name, digest).await?.is_none() {
             missing.push(digest.clone());

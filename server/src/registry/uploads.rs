@@ -270,18 +270,21 @@ pub(super) async fn complete(
         }
         None => None,
     };
+    // The blob is recorded in the repository while it is made durable (both wait on an
+    // fsync); manifests check that the blobs they reference exist, in case a crash lands
+    // between the two.
+    let link = registry
+        .storage
+        .metadata
+        .link_blob(&params.name, &params.digest);
     let info = blobs
-        .upload_commit(
+        .upload_commit_alongside(
             &id,
             &params.digest,
             expected_size,
             Some(byte_stream(params.body, &id)),
+            Box::pin(link),
         )
-        .await?;
-    registry
-        .storage
-        .metadata
-        .link_blob(&params.name, &info.digest)
         .await?;
     Ok(UploadCompleteResponse::Created {
         headers: UploadCompleteCreatedHeaders {

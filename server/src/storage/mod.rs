@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use quayside_spec::grammar::{Algorithm, Digest, RepoName, Tag};
 use serde::{Deserialize, Serialize};
@@ -156,6 +157,10 @@ pub struct UploadStatus {
     pub updated: SystemTime,
 }
 
+/// Work run next to a commit once its content is verified (see
+/// [`BlobStore::upload_commit_alongside`]).
+pub type Alongside<'a> = BoxFuture<'a, Result<()>>;
+
 /// Content-addressed, global blob storage (repositories are metadata).
 ///
 /// A blob becomes visible only once its size and digest are verified, and atomically.
@@ -201,6 +206,28 @@ pub trait BlobStore: Send + Sync + 'static {
         expected_size: Option<u64>,
         last: Option<ByteStream>,
     ) -> Result<BlobInfo>;
+
+    /// [`upload_commit`](BlobStore::upload_commit), running `alongside` once the content
+    /// is verified, at the same time as the blob is made durable: the registry records the
+    /// blob in its repository meanwhile rather than after (each step waits on an fsync). An
+    /// error of `alongside` fails the commit, though the blob may be published by then
+    /// (verified content under its digest is harmless); on a size or digest mismatch it
+    /// never runs. A crash may thus leave what `alongside` recorded without the blob, so
+    /// such records are checked against [`stat`](BlobStore::stat) where it matters.
+    async fn upload_commit_alongside(
+        &self,
+        id: &UploadId,
+        expected: &Digest,
+        expected_size: Option<u64>,
+        last: Option<ByteStream>,
+        alongside: Alongside<'_>,
+    ) -> Result<BlobInfo> {
+        let info = self
+            .upload_commit(id, expected, expected_size, last)
+            .await?;
+        alongside.await?;
+        Ok(info)
+    }
 
     /// Discards the session and its data; `BlobUploadUnknown` if it does not exist.
     async fn upload_cancel(&self, id: &UploadId) -> Result<()>;

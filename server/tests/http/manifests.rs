@@ -115,6 +115,40 @@ async fn put_by_sha512_digest_stores_under_sha512() {
     assert_eq!(get.bytes().await.unwrap(), manifest);
 }
 
+/// A blob is linked to its repository while its file is made durable, so a crash can leave
+/// the link without the file: such a blob counts as missing, for manifests and for reads.
+#[tokio::test]
+async fn a_link_whose_blob_file_is_gone_counts_as_missing() {
+    let registry = TestRegistry::fs().await;
+    let config = registry.push_blob("app", b"{}").await;
+    let layer = registry.push_blob("app", b"layer lost in a crash").await;
+    let hex = layer.trim_start_matches("sha256:");
+    let file = registry
+        .dir
+        .path()
+        .join("data/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex);
+    std::fs::remove_file(&file).expect("the blob file is where the store puts it");
+    let manifest = oci_manifest(&config, &[&layer], None);
+    let response = registry
+        .put_manifest("app", "v1", OCI_MANIFEST, &manifest)
+        .await;
+    let body = expect_error(response, StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN").await;
+    assert_eq!(body["errors"][0]["detail"]["missing"], json!([layer]));
+    let head = registry.head(&format!("/v2/app/blobs/{layer}")).await;
+    assert_eq!(head.status(), StatusCode::NOT_FOUND);
+    // Pushed again, it is whole and the manifest is accepted.
+    assert_eq!(
+        registry.push_blob("app", b"layer lost in a crash").await,
+        layer
+    );
+    let response = registry
+        .put_manifest("app", "v1", OCI_MANIFEST, &manifest)
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
 #[tokio::test]
 async fn missing_layer_is_400_manifest_blob_unknown_and_nothing_is_stored() {
     let registry = TestRegistry::fs().await;

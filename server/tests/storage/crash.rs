@@ -65,11 +65,12 @@ fn crash_writer_child() {
                 .await
                 .unwrap();
             let layer = Digest::of(&data);
+            // As the registry does: linked while the blob is made durable.
+            let link = Box::pin(s.metadata.link_blob(&repo, &layer));
             s.blobs
-                .upload_commit(&up.id, &layer, Some(len as u64), None)
+                .upload_commit_alongside(&up.id, &layer, Some(len as u64), None, link)
                 .await
                 .unwrap();
-            s.metadata.link_blob(&repo, &layer).await.unwrap();
             if i % 4 == 0 {
                 // An upload left behind mid-way, as by a client that went away.
                 let up = s.blobs.upload_create(Some(Algorithm::Sha512)).await.unwrap();

@@ -97,6 +97,7 @@ macro_rules! storage_suite {
                 chunk_out_of_order_is_rejected_and_writes_nothing,
                 commit_with_wrong_digest_is_digest_invalid_and_nothing_visible,
                 commit_with_wrong_size_is_size_invalid_and_nothing_visible,
+                commit_alongside_runs_once_content_is_verified,
                 commit_with_final_chunk_stores_all_bytes,
                 sha512_chosen_at_create_commits_under_sha512,
                 sha512_chosen_at_commit_rehashes_the_upload,

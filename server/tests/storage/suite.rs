@@ -259,6 +259,68 @@ pub async fn commit_with_wrong_digest_is_digest_invalid_and_nothing_visible(s: &
     assert_eq!(err.code(), "BLOB_UPLOAD_UNKNOWN");
 }
 
+pub async fn commit_alongside_runs_once_content_is_verified(s: &Storage) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let runs = AtomicUsize::new(0);
+    let count = || {
+        Box::pin(async {
+            runs.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })
+    };
+    // Verified content: it runs, and the blob is visible.
+    let bytes = b"recorded next to its commit";
+    let d = Digest::of(bytes);
+    let up = s.blobs.upload_create(None).await.unwrap();
+    let info = s
+        .blobs
+        .upload_commit_alongside(
+            &up.id,
+            &d,
+            Some(bytes.len() as u64),
+            Some(once(bytes)),
+            count(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(info.digest, d);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert_eq!(s.blobs.stat(&d).await.unwrap(), Some(bytes.len() as u64));
+    // The same content again (already stored): it runs too.
+    let up = s.blobs.upload_create(None).await.unwrap();
+    s.blobs
+        .upload_commit_alongside(&up.id, &d, None, Some(once(bytes)), count())
+        .await
+        .unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    // A wrong digest or size: it never runs.
+    for (claimed, size) in [(Digest::of(b"other"), None), (d.clone(), Some(3))] {
+        let up = s.blobs.upload_create(None).await.unwrap();
+        let err = s
+            .blobs
+            .upload_commit_alongside(&up.id, &claimed, size, Some(once(bytes)), count())
+            .await
+            .unwrap_err();
+        assert!(
+            ["DIGEST_INVALID", "SIZE_INVALID"].contains(&err.code()),
+            "{err}"
+        );
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+    // Its failure fails the commit, and the session is over either way.
+    let other = b"a commit whose companion fails";
+    let up = s.blobs.upload_create(None).await.unwrap();
+    let failing = Box::pin(async { Err(Error::internal("recording a blob", "refused")) });
+    let err = s
+        .blobs
+        .upload_commit_alongside(&up.id, &Digest::of(other), None, Some(once(other)), failing)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("refused"), "{err}");
+    let err = s.blobs.upload_status(&up.id).await.unwrap_err();
+    assert_eq!(err.code(), "BLOB_UPLOAD_UNKNOWN");
+}
+
 pub async fn commit_with_wrong_size_is_size_invalid_and_nothing_visible(s: &Storage) {
     let up = s.blobs.upload_create(None).await.unwrap();
     s.blobs

@@ -12,8 +12,11 @@
 //!
 //! Crash safety: every file becomes visible by `rename` after `fsync`, followed by an
 //! `fsync` of the directory (the fsyncs of blobs are skipped when `storage.sync` is off).
-//! A blob is renamed into `blobs/` only after its size and digest were verified, so a `kill -9` at any moment leaves either no blob or the whole, correct
-//! blob. Appended upload data is fsynced once, at commit (an fsync per chunk would cost a
+//! A blob is renamed into `blobs/` only after its size and digest were verified, so a
+//! `kill -9` at any moment leaves either no blob or the whole, correct blob. The registry
+//! links a blob to its repository while these fsyncs run, so a crash may leave a link
+//! whose blob never appeared; readers and manifest checks look for the blob itself.
+//! Appended upload data is fsynced once, at commit (an fsync per chunk would cost a
 //! disk flush per PATCH); if power loss leaves a session shorter than it acknowledged, the
 //! session is reported invalid and the client starts again. Session bookkeeping (creation,
 //! `state.json`, removal) is not fsynced either: it is still replaced by `rename`, so a
@@ -39,8 +42,8 @@ mod read;
 
 use super::memory::check_offset;
 use super::{
-    algorithm_of, verify, BlobInfo, BlobRead, BlobStore, ByteRange, ByteStream, UploadId,
-    UploadStatus,
+    algorithm_of, verify, Alongside, BlobInfo, BlobRead, BlobStore, ByteRange, ByteStream,
+    UploadId, UploadStatus,
 };
 use crate::error::{Error, Result};
 use direct::DirectAppender;
@@ -184,14 +187,21 @@ fn decode_state(id: &UploadId, raw: Option<Vec<u8>>) -> Result<SessionState> {
     serde_json::from_slice(&raw).map_err(|e| Error::internal("decoding an upload state", e))
 }
 
-/// How the blocking part of a commit ended.
-enum Committed {
+/// What checking an upload against its expected digest found.
+enum Checked {
     /// The data is shorter than acknowledged (power loss): the session must go.
     Lost,
     /// Size or digest differ from the client's: the session is already removed.
     Rejected(Error),
-    /// The blob is visible under its digest (now, or already before).
-    Published(Digest),
+    /// The blob was already visible under its digest; the copy is set aside.
+    Stored(Digest),
+    /// `data` holds the expected content, to be made durable and renamed to `target`.
+    Verified {
+        file: std::fs::File,
+        data: PathBuf,
+        target: PathBuf,
+        actual: Digest,
+    },
 }
 
 /// Hashes the first `size` bytes of `path` with `algorithm`.
@@ -596,6 +606,7 @@ impl FsBlobStore {
         expected: &Digest,
         expected_size: Option<u64>,
         last: Option<ByteStream>,
+        alongside: Alongside<'_>,
     ) -> Result<BlobInfo> {
         let state = match last {
             // The session ends here, so its new size need not be saved: should the commit
@@ -616,14 +627,12 @@ impl FsBlobStore {
         let spare = self.root.join("tmp").join(format!("{id}.duplicate"));
         let duplicate = spare.clone();
         let expected = expected.clone();
-        let sync = self.sync;
-        // Verify, make durable and publish in one trip to the blocking pool.
-        let committed = blocking("committing an upload", move || {
-            let data = dir.join("data");
+        let data = dir.join("data");
+        let checked = blocking("verifying an upload", move || {
             let file = std::fs::OpenOptions::new().write(true).open(&data)?;
             let len = file.metadata()?.len();
             if len < size {
-                return Ok(Committed::Lost);
+                return Ok(Checked::Lost);
             }
             if len > size {
                 file.set_len(size)?;
@@ -634,35 +643,54 @@ impl FsBlobStore {
             };
             if let Err(e) = verify(&expected, expected_size, &actual, size) {
                 std::fs::remove_dir_all(&dir)?;
-                return Ok(Committed::Rejected(e));
+                return Ok(Checked::Rejected(e));
             }
             if target.exists() {
                 // Same digest, same bytes: already visible. The copy leaves the session
                 // at once (a rename) and is deleted below, off the client's time.
                 std::fs::rename(&data, &duplicate)?;
-                return Ok(Committed::Published(actual));
+                return Ok(Checked::Stored(actual));
             }
-            // Durable before it can be published (the data went to the device during
-            // ingest; this flushes its metadata and the device's cache).
-            if sync {
-                file.sync_data()?;
-            }
-            drop(file);
-            let parent = target.parent().unwrap_or(&target);
-            ensure_dir(parent, sync)?;
-            std::fs::rename(&data, &target)?;
-            if sync {
-                sync_dir(parent)?;
-            }
-            Ok(Committed::Published(actual))
+            Ok(Checked::Verified {
+                file,
+                data,
+                target,
+                actual,
+            })
         })
         .await?;
-        let actual = match committed {
-            Committed::Published(actual) => actual,
-            Committed::Lost => return Err(self.lost(id).await),
-            Committed::Rejected(e) => {
+        let (actual, alongside) = match checked {
+            Checked::Lost => return Err(self.lost(id).await),
+            Checked::Rejected(e) => {
                 self.forget_session(id);
                 return Err(e);
+            }
+            Checked::Stored(actual) => (actual, alongside.await),
+            Checked::Verified {
+                file,
+                data,
+                target,
+                actual,
+            } => {
+                let sync = self.sync;
+                let publish = blocking("publishing a blob", move || {
+                    // Durable before it can be published (the data went to the device
+                    // during ingest; this flushes its metadata and the device's cache).
+                    if sync {
+                        file.sync_data()?;
+                    }
+                    drop(file);
+                    let parent = target.parent().unwrap_or(&target);
+                    ensure_dir(parent, sync)?;
+                    std::fs::rename(&data, &target)?;
+                    if sync {
+                        sync_dir(parent)?;
+                    }
+                    Ok(())
+                });
+                let (published, alongside) = tokio::join!(publish, alongside);
+                published?;
+                (actual, alongside)
             }
         };
         // With its data gone the session already reads as unknown; removing its directory
@@ -674,6 +702,7 @@ impl FsBlobStore {
             let _ = std::fs::remove_dir_all(dir);
             let _ = std::fs::remove_file(spare);
         });
+        alongside?;
         Ok(BlobInfo {
             digest: actual,
             size,
@@ -805,11 +834,24 @@ impl BlobStore for FsBlobStore {
         expected_size: Option<u64>,
         last: Option<ByteStream>,
     ) -> Result<BlobInfo> {
+        let nothing = Box::pin(async { Ok(()) });
+        self.upload_commit_alongside(id, expected, expected_size, last, nothing)
+            .await
+    }
+
+    async fn upload_commit_alongside(
+        &self,
+        id: &UploadId,
+        expected: &Digest,
+        expected_size: Option<u64>,
+        last: Option<ByteStream>,
+        alongside: Alongside<'_>,
+    ) -> Result<BlobInfo> {
         algorithm_of(expected)?;
         let lock = self.session_lock(id);
         let mut hot = lock.lock().await;
         let result = self
-            .commit_locked(id, &mut hot, expected, expected_size, last)
+            .commit_locked(id, &mut hot, expected, expected_size, last, alongside)
             .await;
         if matches!(result, Err(Error::BlobUploadUnknown { .. })) {
             self.forget_session(id);
