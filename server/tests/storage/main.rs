@@ -104,6 +104,7 @@ macro_rules! storage_suite {
                 unsupported_algorithm_at_commit_is_unsupported,
                 failed_chunk_leaves_upload_at_previous_size,
                 cancelled_upload_is_unknown,
+                a_request_queued_behind_a_cancel_finds_the_session_gone,
                 unknown_upload_is_blob_upload_unknown,
                 expiry_removes_only_idle_sessions,
                 large_upload_in_many_chunks_matches_its_digest,

@@ -467,6 +467,45 @@ pub async fn failed_chunk_leaves_upload_at_previous_size(s: &Storage) {
     );
 }
 
+/// Requests queue on a session: one that waited while the session was cancelled must find
+/// it gone, not resume it from what the request before it left.
+pub async fn a_request_queued_behind_a_cancel_finds_the_session_gone(s: &Storage) {
+    let up = s.blobs.upload_create(None).await.unwrap();
+    s.blobs
+        .upload_append(&up.id, None, once(b"abc"))
+        .await
+        .unwrap();
+    // An append whose body waits for a signal holds the session meanwhile.
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let held = stream::once(async move {
+        let _ = released.await;
+        Ok(Bytes::from_static(b"def"))
+    })
+    .boxed();
+    let blobs = std::sync::Arc::clone(&s.blobs);
+    let id = up.id.clone();
+    let holding = tokio::spawn(async move { blobs.upload_append(&id, None, held).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let blobs = std::sync::Arc::clone(&s.blobs);
+    let id = up.id.clone();
+    let cancel = tokio::spawn(async move { blobs.upload_cancel(&id).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let blobs = std::sync::Arc::clone(&s.blobs);
+    let id = up.id.clone();
+    let queued = tokio::spawn(async move { blobs.upload_append(&id, None, once(b"g")).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    release.send(()).unwrap();
+    // Backends that lock sessions finish the append first; others let the cancel win.
+    match holding.await.unwrap() {
+        Ok(size) => assert_eq!(size, 6),
+        Err(err) => assert_eq!(err.code(), "BLOB_UPLOAD_UNKNOWN", "{err}"),
+    }
+    cancel.await.unwrap().unwrap();
+    let err = queued.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), "BLOB_UPLOAD_UNKNOWN", "{err}");
+    assert_absent(s, &Digest::of(b"abcdef")).await;
+}
+
 pub async fn cancelled_upload_is_unknown(s: &Storage) {
     let up = s.blobs.upload_create(None).await.unwrap();
     s.blobs

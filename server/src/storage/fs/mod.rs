@@ -65,7 +65,8 @@ const INGEST_QUEUE: usize = 2;
 #[derive(Debug)]
 pub struct FsBlobStore {
     root: PathBuf,
-    /// One lock per session in use, guarding its files and caching its running hasher.
+    /// One lock per session in use, guarding its files and caching its state and running
+    /// hasher.
     sessions: Mutex<HashMap<UploadId, Arc<tokio::sync::Mutex<Option<Hot>>>>>,
     /// Whether upload data is written with `O_DIRECT` (see `direct.rs`).
     direct_io: bool,
@@ -73,11 +74,15 @@ pub struct FsBlobStore {
     sync: bool,
 }
 
-/// The running hash of a session's first `size` bytes, so appends need not re-read data.
+/// A session as this process left it: its state and the running hash of its first
+/// `state.size` bytes, so that an append or commit needs neither a trip to the blocking
+/// pool to read `state.json` nor a re-read of the data. Trusted over the files because only
+/// this process changes them (one process owns a root), under the session lock; it is
+/// dropped whenever an append fails or the session is removed, and then the files decide.
 #[derive(Debug)]
 struct Hot {
     hasher: Digester,
-    size: u64,
+    state: SessionState,
 }
 
 /// The durable part of a session.
@@ -263,6 +268,11 @@ async fn ingest(
                 first.push(chunk);
             }
         }
+    }
+    if ended && gathered == 0 {
+        // Nothing to write (a closing PUT after PATCHes): no trip to the blocking pool.
+        // Bytes past the end, if any, are cut by the next append or the commit.
+        return Ok((hasher, 0));
     }
     if ended {
         return blocking("writing upload data", move || {
@@ -506,9 +516,9 @@ impl FsBlobStore {
         .await
     }
 
-    /// Appends with the session lock held; `hot` is refreshed from disk when it does not
-    /// describe exactly the acknowledged bytes (after a restart or a failed append). The
-    /// new size is saved when `keep_state` (a PATCH), not when the session ends with it.
+    /// Appends with the session lock held, starting from `hot` when this process left the
+    /// session there, else from its files (after a restart or a failed append). The new
+    /// size is saved when `keep_state` (a PATCH), not when the session ends with it.
     async fn append_locked(
         &self,
         id: &UploadId,
@@ -517,37 +527,14 @@ impl FsBlobStore {
         body: ByteStream,
         keep_state: bool,
     ) -> Result<SessionState> {
-        let dir = self.session_dir(id);
-        let data = dir.join("data");
-        let path = data.clone();
-        let cached = hot.take();
-        let session = id.clone();
-        // State, offset check and running hash in one trip to the blocking pool (every
-        // PATCH and closing PUT passes here; each trip is a thread wake-up).
-        let prepared = blocking("preparing upload data", move || {
-            let state = match decode_state(&session, load_state(&dir)?) {
-                Ok(state) => state,
-                Err(e) => return Ok(Err(e)),
-            };
-            if let Err(e) = check_offset(&session, state.size, offset) {
-                return Ok(Err(e));
-            }
-            // Bytes past `size` (an append cut short) are overwritten by this one.
-            if std::fs::metadata(&path)?.len() < state.size {
-                return Ok(Ok(None));
-            }
-            let algorithm = state.algorithm().unwrap_or_default();
-            let hasher = match cached
-                .filter(|h| h.size == state.size && h.hasher.algorithm() == algorithm)
-            {
-                Some(h) => h.hasher,
-                None => hash_file(&path, algorithm, state.size)?,
-            };
-            Ok(Ok(Some((state, hasher))))
-        })
-        .await??;
-        let Some((mut state, hasher)) = prepared else {
-            return Err(self.lost(id).await);
+        let data = self.session_dir(id).join("data");
+        // A chunk out of order leaves the session as it was, hash included.
+        if let Some(h) = hot.as_ref() {
+            check_offset(id, h.state.size, offset)?;
+        }
+        let (mut state, hasher) = match hot.take() {
+            Some(Hot { state, hasher }) => (state, hasher),
+            None => self.prepare_from_files(id, offset).await?,
         };
         let size = state.size;
         let ingested = ingest(data.clone(), size, self.direct_io, hasher, body).await;
@@ -575,9 +562,42 @@ impl FsBlobStore {
         }
         *hot = Some(Hot {
             hasher,
-            size: state.size,
+            state: state.clone(),
         });
         Ok(state)
+    }
+
+    /// A session's state, checked against the client's `offset`, and the hash of its
+    /// acknowledged bytes, from its files: one trip to the blocking pool.
+    async fn prepare_from_files(
+        &self,
+        id: &UploadId,
+        offset: Option<u64>,
+    ) -> Result<(SessionState, Digester)> {
+        let dir = self.session_dir(id);
+        let session = id.clone();
+        let prepared = blocking("preparing upload data", move || {
+            let state = match decode_state(&session, load_state(&dir)?) {
+                Ok(state) => state,
+                Err(e) => return Ok(Err(e)),
+            };
+            if let Err(e) = check_offset(&session, state.size, offset) {
+                return Ok(Err(e));
+            }
+            let path = dir.join("data");
+            // Bytes past `size` (an append cut short) are overwritten by this one.
+            if std::fs::metadata(&path)?.len() < state.size {
+                return Ok(Ok(None));
+            }
+            let algorithm = state.algorithm().unwrap_or_default();
+            let hasher = hash_file(&path, algorithm, state.size)?;
+            Ok(Ok(Some((state, hasher))))
+        })
+        .await??;
+        match prepared {
+            Some(prepared) => Ok(prepared),
+            None => Err(self.lost(id).await),
+        }
     }
 
     /// Discards a session whose data is shorter than it acknowledged (possible only after
@@ -612,14 +632,17 @@ impl FsBlobStore {
             // The session ends here, so its new size need not be saved: should the commit
             // fail, the bytes past the saved size are ignored, as after a cut append.
             Some(body) => self.append_locked(id, hot, None, body, false).await?,
-            None => self.read_state(id).await?,
+            None => match hot.as_ref() {
+                Some(h) => h.state.clone(),
+                None => self.read_state(id).await?,
+            },
         };
         let algorithm = algorithm_of(expected)?;
         let size = state.size;
         let dir = self.session_dir(id);
         let cached = hot
             .take()
-            .filter(|h| h.size == size && h.hasher.algorithm() == algorithm);
+            .filter(|h| h.state.size == size && h.hasher.algorithm() == algorithm);
         // Once verified, the content's digest is the expected one: its place is known now.
         let target = self
             .blob_path(expected)
@@ -805,6 +828,14 @@ impl BlobStore for FsBlobStore {
             std::fs::rename(&building, &dir)
         })
         .await?;
+        // The session's first append or commit starts from here, without reading it back.
+        let hot = Hot {
+            hasher: Digester::new(algorithm.unwrap_or_default()),
+            state: state.clone(),
+        };
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        sessions.insert(id.clone(), Arc::new(tokio::sync::Mutex::new(Some(hot))));
+        drop(sessions);
         Ok(state.status(&id))
     }
 
@@ -861,7 +892,9 @@ impl BlobStore for FsBlobStore {
 
     async fn upload_cancel(&self, id: &UploadId) -> Result<()> {
         let lock = self.session_lock(id);
-        let _held = lock.lock().await;
+        let mut held = lock.lock().await;
+        // Whoever waits on this lock next must find the session gone.
+        *held = None;
         if let Err(e) = self.read_state(id).await {
             self.forget_session(id);
             return Err(e);
@@ -886,7 +919,7 @@ impl BlobStore for FsBlobStore {
         for id in ids.iter().filter_map(|s| s.parse::<UploadId>().ok()) {
             let lock = self.session_lock(&id);
             // A session busy with an append is not idle.
-            let Ok(_held) = lock.try_lock() else {
+            let Ok(mut held) = lock.try_lock() else {
                 continue;
             };
             let stale = match self.read_state(&id).await {
@@ -895,6 +928,7 @@ impl BlobStore for FsBlobStore {
                 Err(e) => return Err(e),
             };
             if stale {
+                *held = None;
                 self.remove_session(&id).await?;
                 expired += 1;
             }
