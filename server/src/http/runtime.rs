@@ -797,18 +797,33 @@ fn match_segment(segment: &Segment, value: &str, vars: &mut Vec<(&'static str, S
 }
 
 /// Picks the operation for `method` on a matched path, or a 405 listing the allowed ones.
+///
+/// A `HEAD` where the spec has only a `GET` runs the `GET`: HTTP defines `HEAD` as `GET`
+/// without the content (RFC 9110, 9.3.2), every general-purpose server must support it,
+/// and hyper sends a `HEAD`'s answer without its body. So `HEAD /v2/` answers as
+/// `GET /v2/` does, which clients and health checks use to probe a registry.
 pub fn pick_method<Op: Copy + 'static>(
     matched: &PathMatch<Op>,
     method: &Method,
 ) -> Result<Op, RouteError> {
-    matched
-        .methods
-        .iter()
-        .find(|(m, _)| *m == method.as_str())
-        .map(|(_, op)| *op)
-        .ok_or_else(|| RouteError::MethodNotAllowed {
-            allow: matched.methods.iter().map(|(m, _)| *m).collect(),
-        })
+    let find = |wanted: &str| {
+        matched
+            .methods
+            .iter()
+            .find(|(m, _)| *m == wanted)
+            .map(|(_, op)| *op)
+    };
+    let mut picked = find(method.as_str());
+    if picked.is_none() && method == Method::HEAD {
+        picked = find("GET");
+    }
+    picked.ok_or_else(|| {
+        let mut allow: Vec<&'static str> = matched.methods.iter().map(|(m, _)| *m).collect();
+        if allow.contains(&"GET") && !allow.contains(&"HEAD") {
+            allow.push("HEAD");
+        }
+        RouteError::MethodNotAllowed { allow }
+    })
 }
 
 /// Adds the headers every answer carries.

@@ -214,10 +214,23 @@ fn wrong_method_lists_the_allowed_ones() {
             allow: vec!["GET", "HEAD", "PUT", "DELETE"]
         })
     );
+    // HEAD is answered wherever GET is, so it is listed too.
     assert_eq!(
         route(&Method::DELETE, "/v2/a/tags/list"),
-        Err(RouteError::MethodNotAllowed { allow: vec!["GET"] })
+        Err(RouteError::MethodNotAllowed {
+            allow: vec!["GET", "HEAD"]
+        })
     );
+}
+
+#[test]
+fn head_runs_the_get_where_the_spec_has_no_head() {
+    let (op, _) = ok(Method::HEAD, "/v2/a/tags/list");
+    assert_eq!(op, ok(Method::GET, "/v2/a/tags/list").0);
+    assert_eq!(ok(Method::HEAD, "/v2/").0, ok(Method::GET, "/v2/").0);
+    // Where the spec has its own HEAD, that one runs.
+    let (head, _) = ok(Method::HEAD, "/v2/a/manifests/latest");
+    assert_ne!(head, ok(Method::GET, "/v2/a/manifests/latest").0);
 }
 
 #[test]

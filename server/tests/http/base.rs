@@ -49,9 +49,45 @@ async fn methods_outside_the_spec_are_405_in_the_envelope() {
             .send()
             .await
             .unwrap();
-        assert_eq!(header(&response, "allow"), "GET", "{method}");
+        assert_eq!(header(&response, "allow"), "GET, HEAD", "{method}");
         expect_error(response, StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED").await;
     }
+}
+
+/// HEAD is GET without the content (RFC 9110), also where the spec lists only GET.
+#[tokio::test]
+async fn head_answers_as_get_does_without_the_body() {
+    let registry = TestRegistry::fs().await;
+    registry.push_image("library/alpine", "3.20").await;
+    for path in [
+        "/v2/",
+        "/v2/library/alpine/tags/list",
+        "/v2/library/alpine/tags/list?n=1",
+        "/v2/_catalog",
+    ] {
+        let get = registry.get(path).await;
+        let head = registry.head(path).await;
+        assert_eq!(head.status(), get.status(), "{path}");
+        assert_eq!(get.status(), StatusCode::OK, "{path}");
+        for name in [
+            "content-type",
+            "content-length",
+            "link",
+            "docker-distribution-api-version",
+        ] {
+            assert_eq!(
+                head.headers().get(name),
+                get.headers().get(name),
+                "{path}: {name}"
+            );
+        }
+        assert!(head.bytes().await.unwrap().is_empty(), "{path}");
+        assert!(!get.bytes().await.unwrap().is_empty(), "{path}");
+    }
+    // An unknown repository: the same error status, still without a body.
+    let head = registry.head("/v2/nobody/tags/list").await;
+    assert_eq!(head.status(), StatusCode::NOT_FOUND);
+    assert!(head.bytes().await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -63,7 +99,7 @@ async fn wrong_method_is_405_with_allow() {
         .send()
         .await
         .unwrap();
-    assert_eq!(header(&response, "allow"), "GET");
+    assert_eq!(header(&response, "allow"), "GET, HEAD");
     expect_error(response, StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED").await;
 }
 
