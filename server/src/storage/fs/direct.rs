@@ -228,6 +228,7 @@ impl DirectAppender {
     /// [`finish`]: DirectAppender::finish
     pub fn open(path: &Path, size: u64, direct: bool) -> io::Result<DirectAppender> {
         let (file, direct) = open_direct(path, direct)?;
+        ensure_holds(&file, size)?;
         let mut buf = pooled();
         let at = size - size % ALIGN as u64;
         let filled = (size - at) as usize;
@@ -474,6 +475,19 @@ impl Drop for DirectAppender {
         let _ = self.settle();
         recycle(std::mem::replace(&mut self.buf, AlignedBuf::new(0)));
     }
+}
+
+/// Fails unless `file` holds at least `size` bytes: appending after a shorter file would
+/// leave a hole of zeros inside data already hashed as acknowledged.
+pub fn ensure_holds(file: &File, size: u64) -> io::Result<()> {
+    let len = file.metadata()?.len();
+    if len < size {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("upload data holds {len} bytes, {size} were acknowledged"),
+        ));
+    }
+    Ok(())
 }
 
 fn invalid_argument() -> i32 {

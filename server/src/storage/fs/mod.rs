@@ -198,15 +198,8 @@ enum Checked {
     Lost,
     /// Size or digest differ from the client's: the session is already removed.
     Rejected(Error),
-    /// The blob was already visible under its digest; the copy is set aside.
-    Stored(Digest),
-    /// `data` holds the expected content, to be made durable and renamed to `target`.
-    Verified {
-        file: std::fs::File,
-        data: PathBuf,
-        target: PathBuf,
-        actual: Digest,
-    },
+    /// The session's data is the expected content, with this digest.
+    Verified(Digest),
 }
 
 /// Hashes the first `size` bytes of `path` with `algorithm`.
@@ -277,6 +270,7 @@ async fn ingest(
     if ended {
         return blocking("writing upload data", move || {
             let file = std::fs::OpenOptions::new().write(true).open(&path)?;
+            direct::ensure_holds(&file, size)?;
             let mut at = size;
             for chunk in &first {
                 hasher.update(chunk);
@@ -651,71 +645,83 @@ impl FsBlobStore {
         let duplicate = spare.clone();
         let expected = expected.clone();
         let data = dir.join("data");
-        let checked = blocking("verifying an upload", move || {
-            let file = std::fs::OpenOptions::new().write(true).open(&data)?;
-            let len = file.metadata()?.len();
-            if len < size {
-                return Ok(Checked::Lost);
+        let checked = match cached {
+            // This process wrote the session's data and cut the file at its end (a failed
+            // append drops the cache): nothing to look at on disk before publishing.
+            Some(h) => {
+                let actual = h.hasher.finalize();
+                match verify(&expected, expected_size, &actual, size) {
+                    Ok(()) => Checked::Verified(actual),
+                    Err(e) => {
+                        blocking("discarding an upload", move || {
+                            std::fs::remove_dir_all(&dir)
+                        })
+                        .await?;
+                        Checked::Rejected(e)
+                    }
+                }
             }
-            if len > size {
-                file.set_len(size)?;
+            None => {
+                let data = data.clone();
+                blocking("verifying an upload", move || {
+                    let file = std::fs::OpenOptions::new().write(true).open(&data)?;
+                    let len = file.metadata()?.len();
+                    if len < size {
+                        return Ok(Checked::Lost);
+                    }
+                    if len > size {
+                        file.set_len(size)?;
+                    }
+                    let actual = hash_file(&data, algorithm, size)?.finalize();
+                    if let Err(e) = verify(&expected, expected_size, &actual, size) {
+                        std::fs::remove_dir_all(&dir)?;
+                        return Ok(Checked::Rejected(e));
+                    }
+                    Ok(Checked::Verified(actual))
+                })
+                .await?
             }
-            let actual = match cached {
-                Some(h) => h.hasher.finalize(),
-                None => hash_file(&data, algorithm, size)?.finalize(),
-            };
-            if let Err(e) = verify(&expected, expected_size, &actual, size) {
-                std::fs::remove_dir_all(&dir)?;
-                return Ok(Checked::Rejected(e));
-            }
-            if target.exists() {
-                // Same digest, same bytes: already visible. The copy leaves the session
-                // at once (a rename) and is deleted below, off the client's time.
-                std::fs::rename(&data, &duplicate)?;
-                return Ok(Checked::Stored(actual));
-            }
-            Ok(Checked::Verified {
-                file,
-                data,
-                target,
-                actual,
-            })
-        })
-        .await?;
-        let (actual, alongside) = match checked {
+        };
+        let actual = match checked {
             Checked::Lost => return Err(self.lost(id).await),
             Checked::Rejected(e) => {
                 self.forget_session(id);
                 return Err(e);
             }
-            Checked::Stored(actual) => (actual, alongside.await),
-            Checked::Verified {
-                file,
-                data,
-                target,
-                actual,
-            } => {
-                let sync = self.sync;
-                let publish = blocking("publishing a blob", move || {
-                    // Durable before it can be published (the data went to the device
-                    // during ingest; this flushes its metadata and the device's cache).
-                    if sync {
-                        file.sync_data()?;
-                    }
-                    drop(file);
-                    let parent = target.parent().unwrap_or(&target);
-                    ensure_dir(parent, sync)?;
-                    std::fs::rename(&data, &target)?;
-                    if sync {
-                        sync_dir(parent)?;
-                    }
-                    Ok(())
-                });
-                let (published, alongside) = tokio::join!(publish, alongside);
-                published?;
-                (actual, alongside)
-            }
+            Checked::Verified(actual) => actual,
         };
+        let sync = self.sync;
+        let publish = blocking("publishing a blob", move || {
+            if target.exists() {
+                // Same digest, same bytes: already visible. The copy leaves the session at
+                // once (a rename) and is deleted below, off the client's time.
+                std::fs::rename(&data, &duplicate)?;
+                return Ok(true);
+            }
+            // The hash came from the bytes as they were written; the file must still hold
+            // all of them (the commit from memory above has not looked).
+            let file = std::fs::File::open(&data)?;
+            if file.metadata()?.len() != size {
+                return Ok(false);
+            }
+            // Durable before it can be published (the data went to the device during
+            // ingest; this flushes its metadata and the device's cache).
+            if sync {
+                file.sync_data()?;
+            }
+            drop(file);
+            let parent = target.parent().unwrap_or(&target);
+            ensure_dir(parent, sync)?;
+            std::fs::rename(&data, &target)?;
+            if sync {
+                sync_dir(parent)?;
+            }
+            Ok(true)
+        });
+        let (published, alongside) = tokio::join!(publish, alongside);
+        if !published? {
+            return Err(self.lost(id).await);
+        }
         // With its data gone the session already reads as unknown; removing its directory
         // is bookkeeping the client need not wait for (a crash before it leaves a session
         // that the expiry sweep removes, and `tmp/` is emptied at start).
@@ -1016,6 +1022,38 @@ mod tests {
             "BLOB_UPLOAD_UNKNOWN"
         );
         assert_eq!(store.stat(&Digest::of(b"abcdef")).await.unwrap(), None);
+    }
+
+    /// Appending after a file that lost acknowledged bytes would leave zeros inside data
+    /// already hashed: the append fails instead, and the session is then found lost.
+    #[tokio::test]
+    async fn an_append_after_acknowledged_data_was_lost_publishes_nothing() {
+        // A small body (written in one trip) and a large one (through the pipeline).
+        for tail in [vec![1u8; 100], vec![2u8; 3 * INGEST_BATCH]] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = FsBlobStore::open(dir.path()).await.unwrap();
+            let s = store.upload_create(None).await.unwrap();
+            let head = vec![9u8; 4096];
+            let body = futures::stream::iter([Ok(Bytes::from(head.clone()))]).boxed();
+            store.upload_append(&s.id, None, body).await.unwrap();
+            let data = store.session_dir(&s.id).join("data");
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&data)
+                .unwrap()
+                .set_len(0)
+                .unwrap();
+            let body = futures::stream::iter([Ok(Bytes::from(tail.clone()))]).boxed();
+            assert!(store.upload_append(&s.id, None, body).await.is_err());
+            let whole = [head, tail].concat();
+            let digest = Digest::of(&whole);
+            let err = store
+                .upload_commit(&s.id, &digest, None, None)
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), "BLOB_UPLOAD_INVALID", "{err}");
+            assert_eq!(store.stat(&digest).await.unwrap(), None);
+        }
     }
 
     fn one(bytes: &'static [u8]) -> ByteStream {
