@@ -222,6 +222,44 @@ async fn registry_with(
 }
 
 /// A small run with `credentials` (user, password): its exit status, JSON report and stderr.
+/// Each first pull is of a freshly pushed blob, so small sizes push as many as
+/// `--min-bytes` covers; a large size's one blob gets one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_blobs_get_several_first_pulls_of_fresh_blobs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (running, url) = registry(dir.path()).await;
+    let output = bench(args(
+        &url,
+        &[
+            "--scenarios",
+            "pull",
+            "--sizes",
+            "64KiB,1MiB",
+            "--repeat",
+            "1",
+            "--min-bytes",
+            "256KiB",
+        ],
+    ))
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "bench failed: {stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("bench prints JSON");
+    let runs = |scenario: &str, size: u64| {
+        report["blobs"]
+            .as_array()
+            .expect("blobs array")
+            .iter()
+            .find(|b| b["scenario"] == scenario && b["size"] == size)
+            .and_then(|b| b["runs"].as_array().map(Vec::len))
+    };
+    assert_eq!(runs("pull-first", 64 << 10), Some(4), "{report}");
+    assert_eq!(runs("pull", 64 << 10), Some(4), "{report}");
+    assert_eq!(runs("pull-first", 1 << 20), Some(1), "{report}");
+    assert_eq!(runs("pull", 1 << 20), Some(1), "{report}");
+    running.shutdown().await.expect("shutdown");
+}
+
 async fn small_run(
     url: &str,
     credentials: Option<(&str, &str)>,

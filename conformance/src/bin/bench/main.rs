@@ -50,8 +50,8 @@ enum Command {
 enum Scenario {
     PushMonolithic,
     PushChunked,
-    /// Pull a just-pushed blob once (reported as `pull-first`), then `--repeat` times more
-    /// (`pull`).
+    /// Pull just-pushed blobs once each (reported as `pull-first`; small sizes push fresh
+    /// blobs as `--min-bytes` covers), then the last one `--repeat` times more (`pull`).
     Pull,
     ManifestGet,
     ManifestHead,
@@ -81,7 +81,8 @@ struct RunArgs {
     #[arg(long, default_value_t = 3)]
     repeat: u32,
     /// Smaller blobs get more transfers, as many as move this many bytes (up to 64), so a
-    /// small blob's median is not of three millisecond-long samples; 0 turns this off.
+    /// small blob's median is not of three millisecond-long samples (first pulls included,
+    /// each of a freshly pushed blob); 0 turns this off.
     #[arg(long, default_value = "64MiB", value_parser = units::parse_size)]
     min_bytes: u64,
     /// Open connections for the request-rate scenarios.
@@ -275,37 +276,46 @@ async fn run(args: &RunArgs) -> Result<Report> {
             ));
         }
         if scenarios.contains(&Scenario::Pull) {
-            let blob = match pushed {
+            let mut blob = match pushed {
                 Some(blob) => blob,
-                None => {
-                    let blob = blobs::Blob::new(size, rand_u32());
-                    registry
-                        .push(&blob, None)
-                        .await
-                        .context("pushing the blob to pull")?;
-                    to_delete.push(blob.digest.clone());
-                    blob
-                }
+                None => push_fresh(&registry, size, &mut to_delete).await?,
             };
-            // The blob was just pushed: its first pull is what a deploy right after a
-            // build sees, and may come from disk where later ones come from a cache.
-            // Reported apart, so neither hides the other in one median.
-            for (name, count) in [("pull-first", 1), ("pull", transfers(size))] {
-                let mut runs = Vec::new();
-                let mut errors = 0;
-                for _ in 0..count {
-                    match registry.pull(&blob, args.verify).await {
-                        Ok(seconds) => runs.push(seconds),
-                        Err(err) => {
-                            eprintln!("{name} {}: {err:#}", units::format_size(size));
-                            errors += 1;
-                        }
+            // A blob just pushed: its first pull is what a deploy right after a build sees,
+            // and may come from disk where later ones come from a cache. Reported apart, so
+            // neither hides the other in one median. Each blob has one first pull, so small
+            // sizes push fresh blobs until `--min-bytes` is covered (one 1 MiB sample per
+            // run swung by 2x between runs); large ones take the one blob.
+            let mut runs = Vec::new();
+            let mut errors = 0;
+            for round in 0..first_pulls(size, args.min_bytes) {
+                if round > 0 {
+                    blob = push_fresh(&registry, size, &mut to_delete).await?;
+                }
+                match registry.pull(&blob, args.verify).await {
+                    Ok(seconds) => runs.push(seconds),
+                    Err(err) => {
+                        eprintln!("pull-first {}: {err:#}", units::format_size(size));
+                        errors += 1;
                     }
                 }
-                report
-                    .blobs
-                    .push(BlobResult::new(name, size, None, runs, errors));
             }
+            report
+                .blobs
+                .push(BlobResult::new("pull-first", size, None, runs, errors));
+            let mut runs = Vec::new();
+            let mut errors = 0;
+            for _ in 0..transfers(size) {
+                match registry.pull(&blob, args.verify).await {
+                    Ok(seconds) => runs.push(seconds),
+                    Err(err) => {
+                        eprintln!("pull {}: {err:#}", units::format_size(size));
+                        errors += 1;
+                    }
+                }
+            }
+            report
+                .blobs
+                .push(BlobResult::new("pull", size, None, runs, errors));
         }
         if args.cleanup {
             for digest in to_delete.drain(..) {
@@ -389,6 +399,27 @@ fn transfers(size: u64, repeat: u32, min_bytes: u64) -> u32 {
     repeat.max(enough.min(u64::from(SMALL_BLOB_TRANSFERS)) as u32)
 }
 
+/// How many fresh blobs of `size` get a first pull: as many as `min_bytes` covers (at most
+/// [`SMALL_BLOB_TRANSFERS`]), and at least one.
+fn first_pulls(size: u64, min_bytes: u64) -> u64 {
+    (min_bytes / size.max(1)).clamp(1, u64::from(SMALL_BLOB_TRANSFERS))
+}
+
+/// Pushes a new blob of `size` (untimed) for pulls to read, noting it for cleanup.
+async fn push_fresh(
+    registry: &blobs::Registry,
+    size: u64,
+    to_delete: &mut Vec<String>,
+) -> Result<blobs::Blob> {
+    let blob = blobs::Blob::new(size, rand_u32());
+    registry
+        .push(&blob, None)
+        .await
+        .context("pushing the blob to pull")?;
+    to_delete.push(blob.digest.clone());
+    Ok(blob)
+}
+
 /// Random enough to keep blobs and repositories of different runs apart.
 fn rand_u32() -> u32 {
     use std::hash::{BuildHasher, Hasher};
@@ -414,6 +445,10 @@ mod tests {
         assert_eq!(transfers(64 * mib, 3, 64 * mib), 3);
         assert_eq!(transfers(1024 * mib, 5, 64 * mib), 5);
         assert_eq!(transfers(1, 3, 64 * mib), SMALL_BLOB_TRANSFERS);
+        assert_eq!(first_pulls(mib, 64 * mib), 64);
+        assert_eq!(first_pulls(64 * mib, 64 * mib), 1);
+        assert_eq!(first_pulls(1024 * mib, 64 * mib), 1);
+        assert_eq!(first_pulls(1, 64 * mib), u64::from(SMALL_BLOB_TRANSFERS));
         assert_eq!(transfers(mib, 2, 0), 2, "0 turns it off");
     }
 }
