@@ -291,13 +291,13 @@ async fn run(args: &RunArgs) -> Result<Report> {
                 if round > 0 {
                     blob = push_fresh(&registry, size, &mut to_delete).await?;
                 }
-                match registry.pull(&blob, args.verify).await {
-                    Ok(seconds) => runs.push(seconds),
-                    Err(err) => {
-                        eprintln!("pull-first {}: {err:#}", units::format_size(size));
-                        errors += 1;
-                    }
-                }
+                timed(
+                    registry.pull(&blob, args.verify).await,
+                    "pull-first",
+                    size,
+                    &mut runs,
+                    &mut errors,
+                );
             }
             report
                 .blobs
@@ -305,13 +305,13 @@ async fn run(args: &RunArgs) -> Result<Report> {
             let mut runs = Vec::new();
             let mut errors = 0;
             for _ in 0..transfers(size) {
-                match registry.pull(&blob, args.verify).await {
-                    Ok(seconds) => runs.push(seconds),
-                    Err(err) => {
-                        eprintln!("pull {}: {err:#}", units::format_size(size));
-                        errors += 1;
-                    }
-                }
+                timed(
+                    registry.pull(&blob, args.verify).await,
+                    "pull",
+                    size,
+                    &mut runs,
+                    &mut errors,
+                );
             }
             report
                 .blobs
@@ -397,6 +397,17 @@ fn scenario_name(scenario: Scenario) -> &'static str {
 fn transfers(size: u64, repeat: u32, min_bytes: u64) -> u32 {
     let enough = min_bytes / size.max(1);
     repeat.max(enough.min(u64::from(SMALL_BLOB_TRANSFERS)) as u32)
+}
+
+/// Counts one transfer: its seconds into `runs`, or its error (reported) into `errors`.
+fn timed(result: Result<f64>, name: &str, size: u64, runs: &mut Vec<f64>, errors: &mut u64) {
+    match result {
+        Ok(seconds) => runs.push(seconds),
+        Err(err) => {
+            eprintln!("{name} {}: {err:#}", units::format_size(size));
+            *errors += 1;
+        }
+    }
 }
 
 /// How many fresh blobs of `size` get a first pull: as many as `min_bytes` covers (at most

@@ -994,6 +994,13 @@ mod tests {
         }
     }
 
+    /// Cuts a session's data file to `len` bytes behind the store's back.
+    fn cut_data(store: &FsBlobStore, id: &UploadId, len: u64) {
+        let data = store.session_dir(id).join("data");
+        let file = std::fs::OpenOptions::new().write(true).open(data).unwrap();
+        file.set_len(len).unwrap();
+    }
+
     #[tokio::test]
     async fn session_that_lost_acknowledged_data_is_invalid_and_discarded() {
         let dir = tempfile::tempdir().unwrap();
@@ -1002,13 +1009,7 @@ mod tests {
         let body = futures::stream::iter([Ok(Bytes::from_static(b"abcdef"))]).boxed();
         store.upload_append(&s.id, None, body).await.unwrap();
         // As after power loss: the state survived, the tail of the data did not.
-        let data = store.session_dir(&s.id).join("data");
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&data)
-            .unwrap()
-            .set_len(2)
-            .unwrap();
+        cut_data(&store, &s.id, 2);
         let err = store
             .upload_commit(&s.id, &Digest::of(b"abcdef"), None, None)
             .await
@@ -1036,13 +1037,7 @@ mod tests {
             let head = vec![9u8; 4096];
             let body = futures::stream::iter([Ok(Bytes::from(head.clone()))]).boxed();
             store.upload_append(&s.id, None, body).await.unwrap();
-            let data = store.session_dir(&s.id).join("data");
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(&data)
-                .unwrap()
-                .set_len(0)
-                .unwrap();
+            cut_data(&store, &s.id, 0);
             let body = futures::stream::iter([Ok(Bytes::from(tail.clone()))]).boxed();
             assert!(store.upload_append(&s.id, None, body).await.is_err());
             let whole = [head, tail].concat();
