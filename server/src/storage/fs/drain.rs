@@ -11,9 +11,12 @@
 use std::collections::VecDeque;
 use std::io;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
+
+use super::affinity::{self, Avoiding};
 
 /// Runs `step(&mut worker, item)` for each item pushed, in order, on the blocking pool,
 /// with at most `depth` items waiting. The first failure stops it: later items are
@@ -28,7 +31,14 @@ struct Shared<W, T> {
     /// Wakes pushers waiting for room and `finish` waiting for the end.
     changed: Notify,
     step: fn(&mut W, T) -> io::Result<()>,
+    /// With [`Drain::off_feeder`]: the CPU the last item was pushed from (`NO_CPU` until
+    /// known), which the job keeps off, and the number of items pushed before it does.
+    feeder: Option<(AtomicUsize, usize)>,
+    /// Items pushed so far.
+    pushed: AtomicUsize,
 }
+
+const NO_CPU: usize = usize::MAX;
 
 struct State<W, T> {
     queue: VecDeque<T>,
@@ -50,14 +60,34 @@ impl<W: Send + 'static, T: Send + 'static> Drain<W, T> {
                 }),
                 changed: Notify::new(),
                 step,
+                feeder: None,
+                pushed: AtomicUsize::new(0),
             }),
             depth: depth.max(1),
         }
     }
 
+    /// Has the job run on other CPUs than the one items are pushed from, once `after`
+    /// items have been pushed (see `affinity.rs`): for CPU-heavy steps, which otherwise
+    /// take turns with the pusher on one CPU.
+    pub fn off_feeder(mut self, after: usize) -> Drain<W, T> {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.feeder = Some((AtomicUsize::new(NO_CPU), after));
+        }
+        self
+    }
+
     /// Queues `item`, waiting while the queue is full; false once the drain has failed
     /// (the item is dropped; [`Drain::finish`] says why).
     pub async fn push(&self, item: T) -> bool {
+        let pushed = self.shared.pushed.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some((feeder, after)) = &self.shared.feeder {
+            if pushed > *after {
+                if let Some(cpu) = affinity::current_cpu() {
+                    feeder.store(cpu, Ordering::Relaxed);
+                }
+            }
+        }
         let mut item = Some(item);
         loop {
             let changed = self.shared.changed.notified();
@@ -118,7 +148,15 @@ impl<W, T> Shared<W, T> {
 
     /// The job: works through the queue, then puts the worker back and ends.
     fn run(&self, mut worker: W) {
+        // Restores the thread's CPUs when the job ends, however it ends.
+        let mut avoiding = Avoiding::none();
         loop {
+            if let Some((feeder, _)) = &self.feeder {
+                let cpu = feeder.load(Ordering::Relaxed);
+                if cpu != NO_CPU {
+                    avoiding.avoid(cpu);
+                }
+            }
             let item = {
                 let mut state = self.lock();
                 match state.queue.pop_front() {
@@ -205,6 +243,88 @@ mod tests {
             };
             assert!(e.to_string().contains(want), "{e}");
         }
+    }
+
+    /// The CPUs the calling thread may run on.
+    #[cfg(target_os = "linux")]
+    fn allowed() -> Vec<usize> {
+        // SAFETY: a zeroed cpu_set_t is a valid empty set, filled by the kernel for this
+        // thread; every index tested is below CPU_SETSIZE.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            let size = std::mem::size_of::<libc::cpu_set_t>();
+            assert_eq!(libc::sched_getaffinity(0, size, &mut set), 0);
+            (0..libc::CPU_SETSIZE as usize)
+                .filter(|&c| libc::CPU_ISSET(c, &set))
+                .collect()
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn note_cpus(seen: &mut Vec<Vec<usize>>, _item: u32) -> io::Result<()> {
+        seen.push(allowed());
+        Ok(())
+    }
+
+    /// With `off_feeder(3)`, items pushed after the third are worked off the pusher's CPU,
+    /// and the pool thread gets its CPUs back when the job ends.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_job_off_the_feeder_leaves_its_cpu_and_gives_it_back() {
+        /// Lets the calling thread run on `cpus` only.
+        fn pin(cpus: &[usize]) {
+            // SAFETY: as in `allowed`; every CPU is one the kernel listed.
+            unsafe {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                for &c in cpus {
+                    libc::CPU_SET(c, &mut set);
+                }
+                let size = std::mem::size_of::<libc::cpu_set_t>();
+                assert_eq!(libc::sched_setaffinity(0, size, &set), 0);
+            }
+        }
+        std::thread::spawn(|| {
+            let all = allowed();
+            let feeder = all[0];
+            // The pusher (this thread, the runtime's only worker) runs on one known CPU;
+            // pool threads, which would inherit that, start with every CPU again.
+            pin(&[feeder]);
+            let everywhere = all.clone();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .on_thread_start(move || pin(&everywhere))
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let drain = Drain::new(Vec::new(), 1, note_cpus).off_feeder(3);
+                for i in 0..8 {
+                    assert!(drain.push(i).await);
+                }
+                let seen = drain.finish().await.expect("no failure");
+                assert_eq!(seen.len(), 8);
+                let others: Vec<usize> = all.iter().copied().filter(|&c| c != feeder).collect();
+                // A thread allowed one CPU only keeps it.
+                let off = if others.is_empty() { &all } else { &others };
+                // The job looks before taking each item: the first is taken before the
+                // pusher's CPU is known, the fourth and later after the push that told it.
+                // The second and third may be either, depending on when the job ran.
+                assert_eq!(&seen[0], &all, "item 0");
+                for (i, cpus) in seen.iter().enumerate().skip(1) {
+                    if i >= 3 {
+                        assert_eq!(cpus, off, "item {i}");
+                    } else {
+                        assert!(cpus == &all || cpus == off, "item {i}: {cpus:?}");
+                    }
+                }
+                // Every pool thread, the drain's among them, has all its CPUs again.
+                for _ in 0..4 {
+                    let cpus = tokio::task::spawn_blocking(allowed).await.expect("joined");
+                    assert_eq!(cpus, all);
+                }
+            });
+        })
+        .join()
+        .expect("the test thread");
     }
 
     /// The point of a drain: a producer that stalls holds no blocking thread, so a pool
