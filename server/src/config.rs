@@ -18,6 +18,8 @@
 //!   manifest_max_bytes: 4194304  # QUAYSIDE_MANIFEST_MAX_BYTES
 //! log:
 //!   level: info                  # QUAYSIDE_LOG_LEVEL, --log-level; RUST_LOG wins
+//! runtime:
+//!   workers: 3                   # QUAYSIDE_WORKERS, --workers; default: CPUs - 1, at least 1
 //! auth:                          # default `none`: anonymous access to everything
 //!   htpasswd:                    # Basic auth; --htpasswd, QUAYSIDE_HTPASSWD
 //!     path: /etc/quayside/htpasswd   # bcrypt entries, as `htpasswd -B` writes them
@@ -51,6 +53,7 @@ pub struct Config {
     pub uploads: UploadsSection,
     pub limits: LimitsSection,
     pub log: LogSection,
+    pub runtime: RuntimeSection,
     /// Written `auth: none` or `auth: {htpasswd: {…}}` (a one-key map, not a YAML tag).
     #[serde(with = "serde_yaml::with::singleton_map")]
     pub auth: AuthConfig,
@@ -180,6 +183,25 @@ pub struct LogSection {
     pub level: String,
 }
 
+/// The async runtime.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeSection {
+    /// Threads running request handlers and network I/O; `None` for [`default_workers`].
+    pub workers: Option<usize>,
+}
+
+/// One thread fewer than the CPUs this process may use, and at least one. Hashing and
+/// file I/O run on blocking threads besides them; a worker per CPU left them none. On the
+/// 2-vCPU machine we measured, one worker instead of two made 1 MiB pushes 3–8%, cached
+/// pulls 9–14% and 64 MiB chunked pushes 2–7% faster, with as many manifest GETs per
+/// second (71k) and 1 GiB transfers unchanged, in alternating runs.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |cpus| cpus.get() - 1)
+        .max(1)
+}
+
 /// The spec's floor: registries must accept manifests of 4 MiB.
 pub const MIN_MANIFEST_LIMIT: usize = 4 * 1024 * 1024;
 
@@ -191,6 +213,7 @@ impl Default for Config {
             uploads: UploadsSection::default(),
             limits: LimitsSection::default(),
             log: LogSection::default(),
+            runtime: RuntimeSection::default(),
             auth: AuthConfig::None,
             tls: None,
         }
@@ -285,6 +308,11 @@ impl Config {
                 "limits.manifest_max_bytes must be at least {MIN_MANIFEST_LIMIT} (the spec requires 4 MiB manifests)"
             )));
         }
+        if self.runtime.workers == Some(0) {
+            return Err(ConfigError::Invalid(
+                "runtime.workers must be at least 1".to_owned(),
+            ));
+        }
         if self.uploads.sweep_interval_secs == 0 {
             return Err(ConfigError::Invalid(
                 "uploads.sweep_interval_secs must be at least 1".to_owned(),
@@ -303,6 +331,11 @@ impl Config {
                 sync: self.storage.sync,
             },
         }
+    }
+
+    /// How many async worker threads to run.
+    pub fn workers(&self) -> usize {
+        self.runtime.workers.unwrap_or_else(default_workers)
     }
 
     /// How long an idle upload session lives.
@@ -363,6 +396,7 @@ mod tests {
         assert!(config.storage.direct_io);
         assert!(config.storage.sync);
         assert_eq!(config.listen.port(), 5000);
+        assert_eq!(config.workers(), 3);
         assert!(config.validate().is_ok());
         assert_eq!(
             config.auth,
@@ -414,6 +448,16 @@ mod tests {
             })
         );
         assert!(Config::from_yaml("auth:\n  htpasswd:\n    path: u\n    colour: red\n").is_err());
+    }
+
+    #[test]
+    fn workers_default_to_one_fewer_than_the_cpus_and_zero_is_refused() {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(Config::default().workers(), (cpus - 1).max(1));
+        let mut config = Config::from_yaml("runtime:\n  workers: 7\n").unwrap();
+        assert_eq!(config.workers(), 7);
+        config.runtime.workers = Some(0);
+        assert!(config.validate().is_err());
     }
 
     #[test]

@@ -74,6 +74,11 @@ struct ServeArgs {
     #[arg(long, env = "QUAYSIDE_MANIFEST_MAX_BYTES", value_name = "BYTES")]
     manifest_max_bytes: Option<usize>,
 
+    /// Threads running request handlers and network I/O (hashing and file I/O run beside
+    /// them) [default: the CPUs available, less one, at least 1].
+    #[arg(long, env = "QUAYSIDE_WORKERS", value_name = "N")]
+    workers: Option<usize>,
+
     /// Log filter, e.g. info, debug, quayside_server=debug; RUST_LOG overrides it [default: info].
     #[arg(long, env = "QUAYSIDE_LOG_LEVEL", value_name = "FILTER")]
     log_level: Option<String>,
@@ -147,6 +152,9 @@ impl ServeArgs {
         if let Some(level) = &self.log_level {
             config.log.level = level.clone();
         }
+        if let Some(workers) = self.workers {
+            config.runtime.workers = Some(workers);
+        }
         if let Some(path) = &self.htpasswd {
             let realm = match &config.auth {
                 AuthConfig::Htpasswd(htpasswd) => htpasswd.realm.clone(),
@@ -199,7 +207,11 @@ fn main() -> ExitCode {
             None
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.workers())
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("registry: starting the async runtime: {err}");
@@ -260,6 +272,7 @@ async fn serve(config: Config, open_files: Option<u64>) -> Result<(), String> {
         backend = ?config.storage.backend,
         direct_io = config.storage.direct_io,
         sync = config.storage.sync,
+        workers = config.workers(),
         open_files,
         "registry started"
     );
@@ -324,6 +337,24 @@ mod tests {
         // SAFETY: as above.
         assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut now) }, 0);
         assert_eq!(now.rlim_cur, raised);
+    }
+
+    #[test]
+    fn workers_come_from_the_flag_and_zero_is_refused() {
+        assert_eq!(
+            serve_config(&["registry", "serve"]).workers(),
+            quayside_server::config::default_workers()
+        );
+        assert_eq!(
+            serve_config(&["registry", "serve", "--workers", "3"]).workers(),
+            3
+        );
+        let cli = Cli::try_parse_from(["registry", "serve", "--workers", "0"]).expect("parses");
+        let Some(Command::Serve(zero)) = cli.command else {
+            panic!("not the serve command");
+        };
+        let refused = zero.config().expect_err("zero workers");
+        assert!(refused.contains("runtime.workers"), "{refused}");
     }
 
     #[test]
