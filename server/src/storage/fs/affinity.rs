@@ -97,42 +97,60 @@ impl Drop for Avoiding {
     }
 }
 
+/// The CPUs the calling thread may run on (for tests).
+#[cfg(all(test, target_os = "linux"))]
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set, filled by the kernel for this
+    // thread; every index tested is below CPU_SETSIZE.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        assert_eq!(libc::sched_getaffinity(0, size, &mut set), 0);
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
+}
+
+/// Lets the calling thread run on `cpus` only (for tests).
+#[cfg(all(test, target_os = "linux"))]
+pub fn pin_to(cpus: &[usize]) {
+    // SAFETY: as in `allowed_cpus`; every CPU given is one the kernel listed.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &c in cpus {
+            libc::CPU_SET(c, &mut set);
+        }
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        assert_eq!(libc::sched_setaffinity(0, size, &set), 0);
+    }
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
 
-    fn allowed() -> Vec<usize> {
-        // SAFETY: as in `Avoiding::avoid`.
-        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-        let size = std::mem::size_of::<libc::cpu_set_t>();
-        assert_eq!(unsafe { libc::sched_getaffinity(0, size, &mut set) }, 0);
-        (0..libc::CPU_SETSIZE as usize)
-            // SAFETY: every index is below CPU_SETSIZE.
-            .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
-            .collect()
-    }
-
     #[test]
     fn a_thread_leaves_the_avoided_cpu_and_gets_its_cpus_back() {
         std::thread::spawn(|| {
-            let before = allowed();
+            let before = allowed_cpus();
             let mut guard = Avoiding::none();
             guard.avoid(before[0]);
             if before.len() > 1 {
-                let during = allowed();
+                let during = allowed_cpus();
                 assert!(!during.contains(&before[0]), "{during:?}");
                 assert_eq!(during.len(), before.len() - 1);
                 assert_ne!(current_cpu(), Some(before[0]));
                 // Switching to another CPU avoids that one instead, from the same saved set.
                 guard.avoid(before[1]);
-                let switched = allowed();
+                let switched = allowed_cpus();
                 assert!(switched.contains(&before[0]) && !switched.contains(&before[1]));
             } else {
                 // The only CPU allowed is never taken away.
-                assert_eq!(allowed(), before);
+                assert_eq!(allowed_cpus(), before);
             }
             drop(guard);
-            assert_eq!(allowed(), before);
+            assert_eq!(allowed_cpus(), before);
         })
         .join()
         .expect("the test thread");
@@ -141,13 +159,13 @@ mod tests {
     #[test]
     fn a_cpu_outside_the_allowed_set_changes_nothing() {
         std::thread::spawn(|| {
-            let before = allowed();
+            let before = allowed_cpus();
             let mut guard = Avoiding::none();
             guard.avoid(libc::CPU_SETSIZE as usize + 5);
             if let Some(outside) = (0..libc::CPU_SETSIZE as usize).find(|c| !before.contains(c)) {
                 guard.avoid(outside);
             }
-            assert_eq!(allowed(), before);
+            assert_eq!(allowed_cpus(), before);
         })
         .join()
         .expect("the test thread");

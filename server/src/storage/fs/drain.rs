@@ -245,24 +245,9 @@ mod tests {
         }
     }
 
-    /// The CPUs the calling thread may run on.
-    #[cfg(target_os = "linux")]
-    fn allowed() -> Vec<usize> {
-        // SAFETY: a zeroed cpu_set_t is a valid empty set, filled by the kernel for this
-        // thread; every index tested is below CPU_SETSIZE.
-        unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            let size = std::mem::size_of::<libc::cpu_set_t>();
-            assert_eq!(libc::sched_getaffinity(0, size, &mut set), 0);
-            (0..libc::CPU_SETSIZE as usize)
-                .filter(|&c| libc::CPU_ISSET(c, &set))
-                .collect()
-        }
-    }
-
     #[cfg(target_os = "linux")]
     fn note_cpus(seen: &mut Vec<Vec<usize>>, _item: u32) -> io::Result<()> {
-        seen.push(allowed());
+        seen.push(affinity::allowed_cpus());
         Ok(())
     }
 
@@ -271,27 +256,16 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_job_off_the_feeder_leaves_its_cpu_and_gives_it_back() {
-        /// Lets the calling thread run on `cpus` only.
-        fn pin(cpus: &[usize]) {
-            // SAFETY: as in `allowed`; every CPU is one the kernel listed.
-            unsafe {
-                let mut set: libc::cpu_set_t = std::mem::zeroed();
-                for &c in cpus {
-                    libc::CPU_SET(c, &mut set);
-                }
-                let size = std::mem::size_of::<libc::cpu_set_t>();
-                assert_eq!(libc::sched_setaffinity(0, size, &set), 0);
-            }
-        }
+        use affinity::{allowed_cpus, pin_to};
         std::thread::spawn(|| {
-            let all = allowed();
+            let all = allowed_cpus();
             let feeder = all[0];
             // The pusher (this thread, the runtime's only worker) runs on one known CPU;
             // pool threads, which would inherit that, start with every CPU again.
-            pin(&[feeder]);
+            pin_to(&[feeder]);
             let everywhere = all.clone();
             let runtime = tokio::runtime::Builder::new_current_thread()
-                .on_thread_start(move || pin(&everywhere))
+                .on_thread_start(move || pin_to(&everywhere))
                 .enable_all()
                 .build()
                 .expect("runtime");
@@ -318,7 +292,9 @@ mod tests {
                 }
                 // Every pool thread, the drain's among them, has all its CPUs again.
                 for _ in 0..4 {
-                    let cpus = tokio::task::spawn_blocking(allowed).await.expect("joined");
+                    let cpus = tokio::task::spawn_blocking(allowed_cpus)
+                        .await
+                        .expect("joined");
                     assert_eq!(cpus, all);
                 }
             });
