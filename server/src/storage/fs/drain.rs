@@ -69,7 +69,8 @@ impl<W: Send + 'static, T: Send + 'static> Drain<W, T> {
 
     /// Has the job run on other CPUs than the one items are pushed from, once `after`
     /// items have been pushed (see `affinity.rs`): for CPU-heavy steps, which otherwise
-    /// take turns with the pusher on one CPU.
+    /// take turns with the pusher on one CPU. The step must not start threads (a blocking
+    /// task that needs a new pool thread, say): they would inherit the narrowed CPU set.
     pub fn off_feeder(mut self, after: usize) -> Drain<W, T> {
         if let Some(shared) = Arc::get_mut(&mut self.shared) {
             shared.feeder = Some((AtomicUsize::new(NO_CPU), after));
