@@ -1,6 +1,7 @@
 //! The repository catalog (`/v2/_catalog`), paginated like tags.
 
 use quayside_spec::grammar::RepoName;
+use quayside_spec::types::Catalog;
 
 use super::tags::{next_link, page_size};
 use super::Registry;
@@ -35,9 +36,10 @@ pub(super) async fn list(
         page.more,
         page.items.last().map(RepoName::as_str),
     );
-    let body = ResponseBody::json(&serde_json::json!({
-        "repositories": page.items.iter().map(RepoName::as_str).collect::<Vec<_>>(),
-    }))?;
+    let body = ResponseBody::json(&Catalog {
+        repositories: page.items.into_iter().map(String::from).collect(),
+        extra: serde_json::Map::new(),
+    })?;
     Ok(CatalogListResponse::Ok {
         headers: CatalogListOkHeaders {
             link,

@@ -2,6 +2,7 @@
 
 use http::StatusCode;
 use quayside_spec::grammar::Tag;
+use quayside_spec::types::TagList;
 
 use super::Registry;
 use crate::error::Error;
@@ -77,10 +78,11 @@ pub(super) async fn list(
         page.more,
         page.items.last().map(Tag::as_str),
     );
-    let body = ResponseBody::json(&serde_json::json!({
-        "name": params.name.as_str(),
-        "tags": page.items.iter().map(Tag::as_str).collect::<Vec<_>>(),
-    }))?;
+    let body = ResponseBody::json(&TagList {
+        name: params.name.into(),
+        tags: Some(page.items.into_iter().map(String::from).collect()),
+        extra: serde_json::Map::new(),
+    })?;
     Ok(TagListResponse::Ok {
         headers: TagListOkHeaders {
             link,

@@ -228,14 +228,14 @@ impl RedbMetadataStore {
     }
 
     /// Up to `n` (+1 to learn whether more follow) keys under `prefix`, after `last`,
-    /// with the prefix stripped.
+    /// with the prefix stripped. Values are not read: every listing needs only keys.
     fn page(
         tx: &ReadTransaction,
         table: Table,
         prefix: Option<&str>,
         last: Option<&str>,
         n: Option<usize>,
-    ) -> Result<Page<(String, Vec<u8>)>> {
+    ) -> Result<Page<String>> {
         let ctx = "listing metadata";
         let t = tx.open_table(table).map_err(db_err(ctx))?;
         let (lo, hi) = match prefix {
@@ -257,12 +257,12 @@ impl RedbMetadataStore {
         let mut items = Vec::new();
         let mut more = false;
         for entry in t.range::<&str>(bounds).map_err(db_err(ctx))? {
-            let (k, v) = entry.map_err(db_err(ctx))?;
+            let (k, _) = entry.map_err(db_err(ctx))?;
             if n.is_some_and(|n| items.len() >= n) {
                 more = true;
                 break;
             }
-            items.push((k.value()[lo.len()..].to_owned(), v.value().to_vec()));
+            items.push(k.value()[lo.len()..].to_owned());
         }
         Ok(Page { items, more })
     }
@@ -496,7 +496,7 @@ impl MetadataStore for RedbMetadataStore {
             let items = page
                 .items
                 .into_iter()
-                .map(|(t, _)| t.parse::<Tag>().map_err(Error::from))
+                .map(|t| t.parse::<Tag>().map_err(Error::from))
                 .collect::<Result<_>>()?;
             Ok(Page {
                 items,
@@ -518,7 +518,7 @@ impl MetadataStore for RedbMetadataStore {
         self.read(move |tx| {
             let page = Self::page(tx, REFERRERS, Some(&prefix), None, None)?;
             let mut out = Vec::new();
-            for (digest, _) in page.items {
+            for digest in page.items {
                 let Some(raw) = Self::get(tx, MANIFESTS, &key(&repo, &digest))? else {
                     continue;
                 };
@@ -543,7 +543,7 @@ impl MetadataStore for RedbMetadataStore {
             let items = page
                 .items
                 .into_iter()
-                .map(|(r, _)| r.parse::<RepoName>().map_err(Error::from))
+                .map(|r| r.parse::<RepoName>().map_err(Error::from))
                 .collect::<Result<_>>()?;
             Ok(Page {
                 items,
