@@ -764,22 +764,30 @@ impl BlobStore for FsBlobStore {
             digest: digest.clone(),
         };
         let path = self.blob_path(digest).ok_or_else(unknown)?;
-        let opened = blocking("opening a blob", move || match std::fs::File::open(&path) {
-            Ok(file) => {
-                let size = file.metadata()?.len();
-                Ok(Some((file, size)))
+        let direct_io = self.direct_io;
+        // The trip that opens the file also reads the first chunk (see `read::start`).
+        let opened = blocking("opening a blob", move || {
+            let file = match std::fs::File::open(&path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let size = file.metadata()?.len();
+            let started = match range {
+                Some(r) => r.resolve(size),
+                None => Ok(0..size),
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
+            .map(|range| (range.clone(), read::start(file, range, direct_io)));
+            Ok(Some((size, started)))
         })
         .await?;
-        let (file, size) = opened.ok_or_else(unknown)?;
-        let range = match range {
-            Some(r) => r.resolve(size)?,
-            None => 0..size,
-        };
-        let body = read::read_stream(file, range.clone(), self.direct_io);
-        Ok(BlobRead { size, range, body })
+        let (size, started) = opened.ok_or_else(unknown)?;
+        let (range, started) = started?;
+        Ok(BlobRead {
+            size,
+            range,
+            body: started.into_stream(),
+        })
     }
 
     async fn delete(&self, digest: &Digest) -> Result<()> {

