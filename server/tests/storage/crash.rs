@@ -219,11 +219,16 @@ fn kill_9_rounds(sync: bool) {
             // A surviving session is whole (its data covers what it acknowledged) or, when a
             // commit was cut short after publishing, unknown; expiry clears both kinds.
             for entry in std::fs::read_dir(root.path().join("uploads")).unwrap() {
-                let dir = entry.unwrap().path();
-                let id = dir.file_name().unwrap().to_str().unwrap().parse().unwrap();
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_str().unwrap();
+                // `<id>.data`, and `<id>.json` beside it or left by a commit cut short.
+                let (id, kind) = name.split_once('.').unwrap();
+                assert!(kind == "data" || kind == "json", "stray file {name}");
+                let id = id.parse().unwrap();
                 match s.blobs.upload_status(&id).await {
                     Ok(status) => {
-                        let on_disk = std::fs::metadata(dir.join("data")).unwrap().len();
+                        let data = path.with_extension("data");
+                        let on_disk = std::fs::metadata(data).unwrap().len();
                         assert!(on_disk >= status.size, "session {id} lost data");
                     }
                     Err(e) => assert_eq!(e.code(), "BLOB_UPLOAD_UNKNOWN", "{e}"),

@@ -83,6 +83,102 @@ async fn sha512_session_rehashes_from_disk_after_reopening() {
     assert_eq!(s.blobs.stat(&d).await.unwrap(), Some(100_000));
 }
 
+/// A session nothing was appended to yet is one data file (plus its state when an algorithm
+/// was chosen): after a restart it has nothing acknowledged, keeps its algorithm, and goes
+/// on from there.
+#[tokio::test]
+async fn a_session_without_appends_survives_reopening_with_its_algorithm() {
+    let root = tempfile::tempdir().unwrap();
+    let uploads = root.path().join("uploads");
+    let (plain, sha512) = {
+        let s = open(root.path()).await;
+        let plain = s.blobs.upload_create(None).await.unwrap().id;
+        let sha512 = s
+            .blobs
+            .upload_create(Some(Algorithm::Sha512))
+            .await
+            .unwrap()
+            .id;
+        (plain, sha512)
+    };
+    let mut names: Vec<String> = std::fs::read_dir(&uploads)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let mut want = vec![
+        format!("{plain}.data"),
+        format!("{sha512}.data"),
+        format!("{sha512}.json"),
+    ];
+    want.sort();
+    assert_eq!(names, want);
+
+    let s = open(root.path()).await;
+    let status = s.blobs.upload_status(&plain).await.unwrap();
+    assert_eq!((status.size, status.algorithm), (0, None));
+    let status = s.blobs.upload_status(&sha512).await.unwrap();
+    assert_eq!(
+        (status.size, status.algorithm),
+        (0, Some(Algorithm::Sha512))
+    );
+    let data = content(300_000, 13);
+    let d = Digest::of(&data);
+    s.blobs
+        .upload_commit(&plain, &d, Some(300_000), Some(chunks(&data, 3)))
+        .await
+        .unwrap();
+    let d512 = Digest::of_with(Algorithm::Sha512, &data);
+    s.blobs
+        .upload_commit(&sha512, &d512, None, Some(once(&data)))
+        .await
+        .unwrap();
+    assert_eq!(collect(s.blobs.read(&d, None).await.unwrap()).await, data);
+    assert_eq!(s.blobs.stat(&d512).await.unwrap(), Some(300_000));
+}
+
+/// Sessions of the earlier layout (a directory per session) are moved to the flat one at
+/// open and go on where they were.
+#[tokio::test]
+async fn a_session_in_the_earlier_directory_layout_is_taken_over() {
+    let root = tempfile::tempdir().unwrap();
+    drop(open(root.path()).await);
+    let id = "0123456789abcdef0123456789abcdef";
+    let dir = root.path().join("uploads").join(id);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("data"), b"abcXX").unwrap(); // 2 bytes never acknowledged
+    std::fs::write(
+        dir.join("state.json"),
+        br#"{"size":3,"algorithm":null,"updated_ms":1}"#,
+    )
+    .unwrap();
+    std::fs::create_dir(root.path().join("uploads").join("not-a-session")).unwrap();
+
+    let s = open(root.path()).await;
+    let id = id.parse().unwrap();
+    assert_eq!(s.blobs.upload_status(&id).await.unwrap().size, 3);
+    let d = Digest::of(b"abcdef");
+    s.blobs
+        .upload_commit(&id, &d, Some(6), Some(once(b"def")))
+        .await
+        .unwrap();
+    assert_eq!(
+        collect(s.blobs.read(&d, None).await.unwrap()).await,
+        b"abcdef"
+    );
+    let mut left = 0;
+    for _ in 0..200 {
+        left = std::fs::read_dir(root.path().join("uploads"))
+            .unwrap()
+            .count();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(left, 0, "directories and files of the old layout are gone");
+}
+
 #[tokio::test]
 async fn blobs_and_metadata_survive_reopening() {
     let root = tempfile::tempdir().unwrap();
@@ -151,7 +247,12 @@ async fn expiry_sweeps_sessions_left_by_a_previous_run() {
         0
     );
     assert_eq!(s.blobs.expire_uploads(Duration::ZERO).await.unwrap(), 1);
-    assert!(!root.path().join("uploads").join(id.as_str()).exists());
+    let uploads = root.path().join("uploads");
+    assert_eq!(
+        std::fs::read_dir(&uploads).unwrap().count(),
+        0,
+        "{id}'s files are gone"
+    );
 }
 
 /// Throughput of a verified filesystem upload; run with

@@ -2,9 +2,13 @@
 //!
 //! Layout (`root/`):
 //! - `blobs/<alg>/<first two hex>/<hex>`: verified content, immutable once visible.
-//! - `uploads/<id>/data` and `uploads/<id>/state.json`: an upload session. `state.size` is
-//!   the number of bytes acknowledged to the client; bytes past it (from an append cut
-//!   short by a crash) are ignored and truncated on the next append or commit.
+//! - `uploads/<id>.data` and `uploads/<id>.json`: an upload session, which exists while its
+//!   data file does. The state file's `size` is the number of bytes acknowledged to the
+//!   client; bytes past it (from an append cut short by a crash) are ignored and truncated on
+//!   the next append or commit. A session without a state file is as its POST left it
+//!   (nothing acknowledged, the default algorithm). Flat files rather than a directory per
+//!   session: on ext4, the first fsync of a file created in a new directory also writes
+//!   that directory and its parent, and a directory costs a block to allocate and discard.
 //! - `tmp/`: files being built; emptied at open, never read as content.
 //!
 //! Upload data goes to the device with direct I/O (`direct.rs`), and downloads are sent
@@ -19,7 +23,7 @@
 //! Appended upload data is fsynced once, at commit (an fsync per chunk would cost a
 //! disk flush per PATCH); if power loss leaves a session shorter than it acknowledged, the
 //! session is reported invalid and the client starts again. Session bookkeeping (creation,
-//! `state.json`, removal) is not fsynced either: it is still replaced by `rename`, so a
+//! the state file, removal) is not fsynced either: it is still replaced by `rename`, so a
 //! `kill -9` sees old or new state, and a power loss can only lose a session, which the
 //! client then restarts — while each fsync costs milliseconds per request on slow disks.
 //! One process owns a root at a time (the metadata database's lock enforces it).
@@ -82,13 +86,15 @@ pub struct FsBlobStore {
 
 /// A session as this process left it: its state and the running hash of its first
 /// `state.size` bytes, so that an append or commit needs neither a trip to the blocking
-/// pool to read `state.json` nor a re-read of the data. Trusted over the files because only
+/// pool to read the state file nor a re-read of the data. Trusted over the files because only
 /// this process changes them (one process owns a root), under the session lock; it is
 /// dropped whenever an append fails or the session is removed, and then the files decide.
 #[derive(Debug)]
 struct Hot {
     hasher: Digester,
     state: SessionState,
+    /// Whether the session may have a state file (see [`Stored::Fresh`]).
+    saved: bool,
 }
 
 /// The durable part of a session.
@@ -176,26 +182,107 @@ fn write_replace(tmp: &Path, target: &Path, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// The raw `state.json` of the session in `dir`; `None` when the session is unknown (its
-/// data file is gone after a commit cut short, or it never existed).
-fn load_state(dir: &Path) -> io::Result<Option<Vec<u8>>> {
-    if !dir.join("data").try_exists()? {
-        return Ok(None);
-    }
-    match std::fs::read(dir.join("state.json")) {
-        Ok(raw) => Ok(Some(raw)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+/// A session's files: `uploads/<id>.data` and `uploads/<id>.json`.
+#[derive(Clone)]
+struct SessionFiles {
+    data: PathBuf,
+    state: PathBuf,
+}
+
+/// What a session's files say of it.
+enum Stored {
+    /// No data file: the session never existed, or a commit cut short published its data.
+    Unknown,
+    /// Data but no state file: as its POST made it; the data file's modification time.
+    Fresh { modified_ms: u64 },
+    /// The raw state file.
+    Saved(Vec<u8>),
+}
+
+fn load_state(files: &SessionFiles) -> io::Result<Stored> {
+    let data = match std::fs::metadata(&files.data) {
+        Ok(data) => data,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Stored::Unknown),
+        Err(e) => return Err(e),
+    };
+    match std::fs::read(&files.state) {
+        Ok(raw) => Ok(Stored::Saved(raw)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let modified = data
+                .modified()?
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            Ok(Stored::Fresh {
+                modified_ms: modified.as_millis() as u64,
+            })
+        }
         Err(e) => Err(e),
     }
 }
 
-fn decode_state(id: &UploadId, raw: Option<Vec<u8>>) -> Result<SessionState> {
-    let Some(raw) = raw else {
-        return Err(Error::BlobUploadUnknown {
+fn decode_state(id: &UploadId, stored: Stored) -> Result<SessionState> {
+    match stored {
+        Stored::Unknown => Err(Error::BlobUploadUnknown {
             session: id.to_string(),
-        });
-    };
-    serde_json::from_slice(&raw).map_err(|e| Error::internal("decoding an upload state", e))
+        }),
+        Stored::Fresh { modified_ms } => Ok(SessionState {
+            size: 0,
+            algorithm: None,
+            updated_ms: modified_ms,
+        }),
+        Stored::Saved(raw) => {
+            serde_json::from_slice(&raw).map_err(|e| Error::internal("decoding an upload state", e))
+        }
+    }
+}
+
+/// Moves sessions of the earlier layout (`uploads/<id>/data` and `state.json`) to
+/// `uploads/<id>.data` and `.json`, so uploads under way survive an upgrade.
+fn flatten_session_dirs(uploads: &Path) -> io::Result<()> {
+    for entry in std::fs::read_dir(uploads)? {
+        let entry = entry?;
+        if !entry.file_type()?.is_dir() {
+            continue;
+        }
+        let dir = entry.path();
+        if let Some(id) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<UploadId>().ok())
+        {
+            // State first, as a session exists once its data file does.
+            for (old, new) in [("state.json", "json"), ("data", "data")] {
+                match std::fs::rename(dir.join(old), uploads.join(format!("{id}.{new}"))) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+        }
+        std::fs::remove_dir_all(&dir)?;
+    }
+    Ok(())
+}
+
+/// Removes a session's files, data first (the session is unknown from then on); files
+/// already gone are fine.
+fn remove_session_files(files: &SessionFiles) -> io::Result<()> {
+    for path in [&files.data, &files.state] {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// What publishing a verified upload did.
+enum Published {
+    /// The blob is in place.
+    New,
+    /// The blob was already there; the session's data went to the spare path in `tmp/`.
+    Duplicate,
+    /// The data file no longer holds the acknowledged bytes (power loss).
+    Lost,
 }
 
 /// What checking an upload against its expected digest found.
@@ -436,7 +523,7 @@ impl FsBlobStore {
                     std::fs::remove_file(&path)?;
                 }
             }
-            Ok(())
+            flatten_session_dirs(&dirs.join("uploads"))
         })
         .await?;
         Ok(FsBlobStore {
@@ -484,8 +571,12 @@ impl FsBlobStore {
         )
     }
 
-    fn session_dir(&self, id: &UploadId) -> PathBuf {
-        self.root.join("uploads").join(id.as_str())
+    fn session_files(&self, id: &UploadId) -> SessionFiles {
+        let uploads = self.root.join("uploads");
+        SessionFiles {
+            data: uploads.join(format!("{id}.data")),
+            state: uploads.join(format!("{id}.json")),
+        }
     }
 
     fn session_lock(&self, id: &UploadId) -> Arc<tokio::sync::Mutex<Option<Hot>>> {
@@ -501,18 +592,19 @@ impl FsBlobStore {
     /// The session's durable state. A session whose data file is gone (a commit cut short
     /// after publishing its blob) is as unknown as one never created.
     async fn read_state(&self, id: &UploadId) -> Result<SessionState> {
-        let dir = self.session_dir(id);
+        let files = self.session_files(id);
         // One trip to the blocking pool for both files: this runs on every upload request.
-        let raw = blocking("reading an upload state", move || load_state(&dir)).await?;
-        decode_state(id, raw)
+        let stored = blocking("reading an upload state", move || load_state(&files)).await?;
+        decode_state(id, stored)
     }
 
     async fn write_state(&self, id: &UploadId, state: &SessionState) -> Result<()> {
-        let dir = self.session_dir(id);
+        let target = self.session_files(id).state;
+        let tmp = self.root.join("tmp");
         let json =
             serde_json::to_vec(state).map_err(|e| Error::internal("encoding upload state", e))?;
         blocking("saving an upload state", move || {
-            write_replace(&dir, &dir.join("state.json"), &json)
+            write_replace(&tmp, &target, &json)
         })
         .await
     }
@@ -528,14 +620,21 @@ impl FsBlobStore {
         body: ByteStream,
         keep_state: bool,
     ) -> Result<SessionState> {
-        let data = self.session_dir(id).join("data");
+        let data = self.session_files(id).data;
         // A chunk out of order leaves the session as it was, hash included.
         if let Some(h) = hot.as_ref() {
             check_offset(id, h.state.size, offset)?;
         }
-        let (mut state, hasher) = match hot.take() {
-            Some(Hot { state, hasher }) => (state, hasher),
-            None => self.prepare_from_files(id, offset).await?,
+        let (mut state, hasher, saved) = match hot.take() {
+            Some(Hot {
+                state,
+                hasher,
+                saved,
+            }) => (state, hasher, saved),
+            None => {
+                let (state, hasher) = self.prepare_from_files(id, offset).await?;
+                (state, hasher, true)
+            }
         };
         let size = state.size;
         let ingested = ingest(data.clone(), size, self.direct_io, hasher, body).await;
@@ -564,6 +663,7 @@ impl FsBlobStore {
         *hot = Some(Hot {
             hasher,
             state: state.clone(),
+            saved: saved || keep_state,
         });
         Ok(state)
     }
@@ -575,17 +675,17 @@ impl FsBlobStore {
         id: &UploadId,
         offset: Option<u64>,
     ) -> Result<(SessionState, Digester)> {
-        let dir = self.session_dir(id);
+        let files = self.session_files(id);
         let session = id.clone();
         let prepared = blocking("preparing upload data", move || {
-            let state = match decode_state(&session, load_state(&dir)?) {
+            let state = match decode_state(&session, load_state(&files)?) {
                 Ok(state) => state,
                 Err(e) => return Ok(Err(e)),
             };
             if let Err(e) = check_offset(&session, state.size, offset) {
                 return Ok(Err(e));
             }
-            let path = dir.join("data");
+            let path = files.data;
             // Bytes past `size` (an append cut short) are overwritten by this one.
             if std::fs::metadata(&path)?.len() < state.size {
                 return Ok(Ok(None));
@@ -614,8 +714,8 @@ impl FsBlobStore {
     }
 
     async fn remove_session(&self, id: &UploadId) -> Result<()> {
-        let dir = self.session_dir(id);
-        blocking("removing an upload", move || std::fs::remove_dir_all(&dir)).await?;
+        let files = self.session_files(id);
+        blocking("removing an upload", move || remove_session_files(&files)).await?;
         self.forget_session(id);
         Ok(())
     }
@@ -640,7 +740,7 @@ impl FsBlobStore {
         };
         let algorithm = algorithm_of(expected)?;
         let size = state.size;
-        let dir = self.session_dir(id);
+        let files = self.session_files(id);
         let cached = hot
             .take()
             .filter(|h| h.state.size == size && h.hasher.algorithm() == algorithm);
@@ -651,25 +751,28 @@ impl FsBlobStore {
         let spare = self.root.join("tmp").join(format!("{id}.duplicate"));
         let duplicate = spare.clone();
         let expected = expected.clone();
-        let data = dir.join("data");
+        let data = files.data.clone();
+        // Whether a state file may be left to remove once the blob is published.
+        let mut saved = true;
         let checked = match cached {
             // This process wrote the session's data and cut the file at its end (a failed
             // append drops the cache): nothing to look at on disk before publishing.
             Some(h) => {
+                saved = h.saved;
                 let actual = h.hasher.finalize();
                 match verify(&expected, expected_size, &actual, size) {
                     Ok(()) => Checked::Verified(actual),
                     Err(e) => {
-                        blocking("discarding an upload", move || {
-                            std::fs::remove_dir_all(&dir)
-                        })
-                        .await?;
+                        let files = files.clone();
+                        blocking("discarding an upload", move || remove_session_files(&files))
+                            .await?;
                         Checked::Rejected(e)
                     }
                 }
             }
             None => {
                 let data = data.clone();
+                let files = files.clone();
                 blocking("verifying an upload", move || {
                     let file = std::fs::OpenOptions::new().write(true).open(&data)?;
                     let len = file.metadata()?.len();
@@ -681,7 +784,7 @@ impl FsBlobStore {
                     }
                     let actual = hash_file(&data, algorithm, size)?.finalize();
                     if let Err(e) = verify(&expected, expected_size, &actual, size) {
-                        std::fs::remove_dir_all(&dir)?;
+                        remove_session_files(&files)?;
                         return Ok(Checked::Rejected(e));
                     }
                     Ok(Checked::Verified(actual))
@@ -703,13 +806,13 @@ impl FsBlobStore {
                 // Same digest, same bytes: already visible. The copy leaves the session at
                 // once (a rename) and is deleted below, off the client's time.
                 std::fs::rename(&data, &duplicate)?;
-                return Ok(true);
+                return Ok(Published::Duplicate);
             }
             // The hash came from the bytes as they were written; the file must still hold
             // all of them (the commit from memory above has not looked).
             let file = std::fs::File::open(&data)?;
             if file.metadata()?.len() != size {
-                return Ok(false);
+                return Ok(Published::Lost);
             }
             // Durable before it can be published (the data went to the device during
             // ingest; this flushes its metadata and the device's cache).
@@ -723,21 +826,26 @@ impl FsBlobStore {
             if sync {
                 sync_dir(parent)?;
             }
-            Ok(true)
+            Ok(Published::New)
         });
         let (published, alongside) = tokio::join!(publish, alongside);
-        if !published? {
-            return Err(self.lost(id).await);
-        }
-        // With its data gone the session already reads as unknown; removing its directory
-        // is bookkeeping the client need not wait for (a crash before it leaves a session
-        // that the expiry sweep removes, and `tmp/` is emptied at start).
+        let duplicate = match published? {
+            Published::Lost => return Err(self.lost(id).await),
+            Published::New => false,
+            Published::Duplicate => true,
+        };
+        // With its data gone the session already reads as unknown; removing its state file
+        // and a duplicate is bookkeeping the client need not wait for (a crash before it
+        // leaves a state file that the expiry sweep removes, and `tmp/` is emptied at
+        // start). A session that never saved its state (a monolithic push) has none.
         self.forget_session(id);
-        let dir = self.session_dir(id);
-        tokio::task::spawn_blocking(move || {
-            let _ = std::fs::remove_dir_all(dir);
-            let _ = std::fs::remove_file(spare);
-        });
+        if saved || duplicate {
+            let state = files.state;
+            tokio::task::spawn_blocking(move || {
+                let _ = std::fs::remove_file(state);
+                let _ = std::fs::remove_file(spare);
+            });
+        }
         alongside?;
         Ok(BlobInfo {
             digest: actual,
@@ -837,26 +945,49 @@ impl BlobStore for FsBlobStore {
             algorithm: algorithm.map(|a| a.as_str().to_owned()),
             updated_ms: now_ms(),
         };
-        let json =
-            serde_json::to_vec(&state).map_err(|e| Error::internal("encoding upload state", e))?;
-        // Built in tmp/ and renamed into uploads/ so a session is either whole or absent.
-        let building = self.root.join("tmp").join(id.as_str());
-        let dir = self.session_dir(&id);
-        blocking("creating an upload", move || {
-            std::fs::create_dir(&building)?;
-            std::fs::File::create(building.join("data"))?;
-            std::fs::File::create(building.join("state.json"))?.write_all(&json)?;
-            std::fs::rename(&building, &dir)
+        // Only a session with a chosen algorithm needs a state file from the start (one
+        // without reads as fresh: nothing acknowledged, the default algorithm).
+        let json = match algorithm {
+            Some(_) => Some(
+                serde_json::to_vec(&state)
+                    .map_err(|e| Error::internal("encoding upload state", e))?,
+            ),
+            None => None,
+        };
+        let saved = json.is_some();
+        // Held while the files are made, so the expiry sweep leaves a half-made session be.
+        let lock = Arc::new(tokio::sync::Mutex::new(None));
+        let mut held = Arc::clone(&lock).lock_owned().await;
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone(), lock);
+        let files = self.session_files(&id);
+        let tmp = self.root.join("tmp");
+        // The state first: the session exists once its data file does.
+        let created = blocking("creating an upload", move || {
+            if let Some(json) = json {
+                write_replace(&tmp, &files.state, &json)?;
+            }
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&files.data)
+                .map(drop)
         })
-        .await?;
+        .await;
+        if let Err(e) = created {
+            *held = None;
+            drop(held);
+            self.forget_session(&id);
+            return Err(e);
+        }
         // The session's first append or commit starts from here, without reading it back.
-        let hot = Hot {
+        *held = Some(Hot {
             hasher: Digester::new(algorithm.unwrap_or_default()),
             state: state.clone(),
-        };
-        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        sessions.insert(id.clone(), Arc::new(tokio::sync::Mutex::new(Some(hot))));
-        drop(sessions);
+            saved,
+        });
         Ok(state.status(&id))
     }
 
@@ -926,10 +1057,16 @@ impl BlobStore for FsBlobStore {
     async fn expire_uploads(&self, idle: Duration) -> Result<usize> {
         let uploads = self.root.join("uploads");
         let ids = blocking("listing uploads", move || {
-            let mut ids = Vec::new();
+            let mut ids = std::collections::BTreeSet::new();
             for entry in std::fs::read_dir(&uploads)? {
                 if let Some(name) = entry?.file_name().to_str() {
-                    ids.push(name.to_owned());
+                    // A state file without data (a commit cut short) is swept too.
+                    let id = name
+                        .strip_suffix(".data")
+                        .or_else(|| name.strip_suffix(".json"));
+                    if let Some(id) = id.and_then(|id| id.parse::<UploadId>().ok()) {
+                        ids.insert(id);
+                    }
                 }
             }
             Ok(ids)
@@ -937,7 +1074,7 @@ impl BlobStore for FsBlobStore {
         .await?;
         let cutoff = now_ms().saturating_sub(idle.as_millis() as u64);
         let mut expired = 0;
-        for id in ids.iter().filter_map(|s| s.parse::<UploadId>().ok()) {
+        for id in ids {
             let lock = self.session_lock(&id);
             // A session busy with an append is not idle.
             let Ok(mut held) = lock.try_lock() else {
@@ -1011,7 +1148,7 @@ mod tests {
 
     /// Cuts a session's data file to `len` bytes behind the store's back.
     fn cut_data(store: &FsBlobStore, id: &UploadId, len: u64) {
-        let data = store.session_dir(id).join("data");
+        let data = store.session_files(id).data;
         let file = std::fs::OpenOptions::new().write(true).open(data).unwrap();
         file.set_len(len).unwrap();
     }
@@ -1100,7 +1237,7 @@ mod tests {
     async fn append_after_a_torn_write_ignores_unacknowledged_bytes() {
         let (dir, store, s) = session_holding_abc().await;
         // Simulate a crash mid-append: bytes on disk beyond the acknowledged size.
-        let data = store.session_dir(&s.id).join("data");
+        let data = store.session_files(&s.id).data;
         let mut f = std::fs::OpenOptions::new()
             .append(true)
             .open(&data)
@@ -1130,7 +1267,7 @@ mod tests {
             .await
             .expect_err("the body failed");
         assert!(failed.is_storage_full(), "{failed}");
-        let data = store.session_dir(&s.id).join("data");
+        let data = store.session_files(&s.id).data;
         assert_eq!(
             std::fs::metadata(&data).unwrap().len(),
             3,
