@@ -83,9 +83,27 @@ async fn sha512_session_rehashes_from_disk_after_reopening() {
     assert_eq!(s.blobs.stat(&d).await.unwrap(), Some(100_000));
 }
 
+/// The names of the files in `dir`, sorted, once there are `count` of them (the files of a
+/// new session are made in the background).
+async fn files_once_there(dir: &std::path::Path, count: usize) -> Vec<String> {
+    let mut names = Vec::new();
+    for _ in 0..200 {
+        names = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        if names.len() >= count {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    names.sort();
+    names
+}
+
 /// A session nothing was appended to yet is one data file (plus its state when an algorithm
-/// was chosen): after a restart it has nothing acknowledged, keeps its algorithm, and goes
-/// on from there.
+/// was chosen): once made, after a restart it has nothing acknowledged, keeps its
+/// algorithm, and goes on from there.
 #[tokio::test]
 async fn a_session_without_appends_survives_reopening_with_its_algorithm() {
     let root = tempfile::tempdir().unwrap();
@@ -101,11 +119,7 @@ async fn a_session_without_appends_survives_reopening_with_its_algorithm() {
             .id;
         (plain, sha512)
     };
-    let mut names: Vec<String> = std::fs::read_dir(&uploads)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
+    let names = files_once_there(&uploads, 3).await;
     let mut want = vec![
         format!("{plain}.data"),
         format!("{sha512}.data"),
@@ -135,6 +149,43 @@ async fn a_session_without_appends_survives_reopening_with_its_algorithm() {
         .unwrap();
     assert_eq!(collect(s.blobs.read(&d, None).await.unwrap()).await, data);
     assert_eq!(s.blobs.stat(&d512).await.unwrap(), Some(300_000));
+}
+
+/// A POST answers before its session's files are made; when making them fails, the next
+/// request on the session reports it and the session is gone. One never asked for again
+/// is swept by expiry.
+#[tokio::test]
+async fn a_session_whose_files_could_not_be_made_fails_its_next_request() {
+    let root = tempfile::tempdir().unwrap();
+    let s = open(root.path()).await;
+    let uploads = root.path().join("uploads");
+    std::fs::remove_dir(&uploads).unwrap(); // no place for session files
+    let first = s.blobs.upload_create(None).await.unwrap().id;
+    let second = s.blobs.upload_create(None).await.unwrap().id;
+    // Known from memory, with nothing acknowledged.
+    assert_eq!(s.blobs.upload_status(&first).await.unwrap().size, 0);
+    let err = s
+        .blobs
+        .upload_append(&first, Some(0), once(b"abc"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "UNKNOWN", "{err}");
+    assert!(err.to_string().contains("creating an upload"), "{err}");
+    let err = s.blobs.upload_status(&first).await.unwrap_err();
+    assert_eq!(err.code(), "BLOB_UPLOAD_UNKNOWN");
+    std::fs::create_dir(&uploads).unwrap();
+    // The other one, never asked for, is expired from memory.
+    assert_eq!(s.blobs.expire_uploads(Duration::ZERO).await.unwrap(), 1);
+    let err = s.blobs.upload_status(&second).await.unwrap_err();
+    assert_eq!(err.code(), "BLOB_UPLOAD_UNKNOWN");
+    // New sessions work again.
+    let third = s.blobs.upload_create(None).await.unwrap().id;
+    let d = Digest::of(b"abc");
+    s.blobs
+        .upload_commit(&third, &d, Some(3), Some(once(b"abc")))
+        .await
+        .unwrap();
+    assert_eq!(s.blobs.stat(&d).await.unwrap(), Some(3));
 }
 
 /// Sessions of the earlier layout (a directory per session) are moved to the flat one at
@@ -238,6 +289,7 @@ async fn expiry_sweeps_sessions_left_by_a_previous_run() {
         let s = open(root.path()).await;
         s.blobs.upload_create(None).await.unwrap().id
     };
+    files_once_there(&root.path().join("uploads"), 1).await;
     let s = open(root.path()).await;
     assert_eq!(
         s.blobs
