@@ -3,8 +3,10 @@
 //! Layout (`root/`):
 //! - `blobs/<alg>/<first two hex>/<hex>`: verified content, immutable once visible.
 //! - `uploads/<id>.data` and `uploads/<id>.json`: an upload session, which exists while its
-//!   data file does. The state file's `size` is the number of bytes acknowledged to the
-//!   client; bytes past it (from an append cut short by a crash) are ignored and truncated on
+//!   data file does. Its state is an extended attribute of the data file once a PATCH saved
+//!   it (see `xattr.rs`), else the state file, where the filesystem has no user attributes
+//!   or an algorithm was chosen at POST. The state's `size` is the number of bytes
+//!   acknowledged to the client; bytes past it (from an append cut short by a crash) are ignored and truncated on
 //!   the next append or commit. A session without a state file is as its POST left it
 //!   (nothing acknowledged, the default algorithm). Flat files rather than a directory per
 //!   session: on ext4, the first fsync of a file created in a new directory also writes
@@ -48,6 +50,7 @@ mod affinity;
 mod direct;
 mod drain;
 mod read;
+mod xattr;
 
 use super::memory::check_offset;
 use super::{
@@ -99,6 +102,8 @@ struct Hot {
     state: SessionState,
     /// Whether the session may have a state file (see [`Stored::Fresh`]).
     saved: bool,
+    /// Whether the session's state may be an attribute of its data file.
+    attributed: bool,
     /// The making of the session's files, while the request that needs them has not yet
     /// waited for it (see [`FsBlobStore::upload_create`]).
     making: Option<Making>,
@@ -230,6 +235,11 @@ fn load_state(files: &SessionFiles) -> io::Result<Stored> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Stored::Unknown),
         Err(e) => return Err(e),
     };
+    // The attribute, once set, is newer than the state file (which only a POST or a
+    // filesystem without attributes writes).
+    if let Some(raw) = xattr::get(&files.data)? {
+        return Ok(Stored::Saved(raw));
+    }
     match std::fs::read(&files.state) {
         Ok(raw) => Ok(Stored::Saved(raw)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -623,13 +633,19 @@ impl FsBlobStore {
         decode_state(id, stored)
     }
 
-    async fn write_state(&self, id: &UploadId, state: &SessionState) -> Result<()> {
-        let target = self.session_files(id).state;
+    /// Saves the state: as an attribute of the data file, or as the state file where the
+    /// filesystem has no user attributes (then returns true).
+    async fn write_state(&self, id: &UploadId, state: &SessionState) -> Result<bool> {
+        let files = self.session_files(id);
         let tmp = self.root.join("tmp");
         let json =
             serde_json::to_vec(state).map_err(|e| Error::internal("encoding upload state", e))?;
         blocking("saving an upload state", move || {
-            write_replace(&tmp, &target, &json)
+            if xattr::set(&files.data, &json)? {
+                return Ok(false);
+            }
+            write_replace(&tmp, &files.state, &json)?;
+            Ok(true)
         })
         .await
     }
@@ -651,16 +667,17 @@ impl FsBlobStore {
             check_offset(id, h.state.size, offset)?;
         }
         made(hot).await?;
-        let (mut state, hasher, saved) = match hot.take() {
+        let (mut state, hasher, mut saved, mut attributed) = match hot.take() {
             Some(Hot {
                 state,
                 hasher,
                 saved,
+                attributed,
                 making: _,
-            }) => (state, hasher, saved),
+            }) => (state, hasher, saved, attributed),
             None => {
                 let (state, hasher) = self.prepare_from_files(id, offset).await?;
-                (state, hasher, true)
+                (state, hasher, true, true)
             }
         };
         let size = state.size;
@@ -685,12 +702,17 @@ impl FsBlobStore {
         state.size += written;
         state.updated_ms = now_ms();
         if keep_state {
-            self.write_state(id, &state).await?;
+            if self.write_state(id, &state).await? {
+                saved = true;
+            } else {
+                attributed = true;
+            }
         }
         *hot = Some(Hot {
             hasher,
             state: state.clone(),
-            saved: saved || keep_state,
+            saved,
+            attributed,
             making: None,
         });
         Ok(state)
@@ -781,13 +803,16 @@ impl FsBlobStore {
         let duplicate = spare.clone();
         let expected = expected.clone();
         let data = files.data.clone();
-        // Whether a state file may be left to remove once the blob is published.
+        // Whether a state file may be left to remove once the blob is published, and an
+        // attribute to remove before it is.
         let mut saved = true;
+        let mut attributed = true;
         let checked = match cached {
             // This process wrote the session's data and cut the file at its end (a failed
             // append drops the cache): nothing to look at on disk before publishing.
             Some(h) => {
                 saved = h.saved;
+                attributed = h.attributed;
                 let actual = h.hasher.finalize();
                 match verify(&expected, expected_size, &actual, size) {
                     Ok(()) => Checked::Verified(actual),
@@ -842,6 +867,10 @@ impl FsBlobStore {
             let file = std::fs::File::open(&data)?;
             if file.metadata()?.len() != size {
                 return Ok(Published::Lost);
+            }
+            // The session's state has no place on the blob.
+            if attributed {
+                xattr::remove(&data);
             }
             // Durable before it can be published (the data went to the device during
             // ingest; this flushes its metadata and the device's cache).
@@ -1011,6 +1040,7 @@ impl BlobStore for FsBlobStore {
             hasher: Digester::new(algorithm.unwrap_or_default()),
             state: state.clone(),
             saved,
+            attributed: false,
             making: Some(making),
         };
         self.sessions
@@ -1290,6 +1320,31 @@ mod tests {
             .await
             .unwrap();
         (dir, store, s)
+    }
+
+    /// A PATCH saves the session's state as an attribute of its data file, with no state
+    /// file; a restarted store reads it from there, and the published blob has none.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_patch_keeps_the_state_on_the_data_file() {
+        let (dir, store, s) = session_holding_abc().await;
+        let files = store.session_files(&s.id);
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("uploads"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![files.data.file_name().unwrap().to_owned()]);
+        let saved = xattr::get(&files.data)
+            .unwrap()
+            .expect("the state attribute");
+        let state: SessionState = serde_json::from_slice(&saved).unwrap();
+        assert_eq!(state.size, 3);
+        let fresh = FsBlobStore::open(dir.path()).await.unwrap();
+        assert_eq!(fresh.upload_status(&s.id).await.unwrap().size, 3);
+        let info = finish_abcdef(&fresh, &s).await;
+        let blob = fresh.blob_path(&info.digest).unwrap();
+        assert_eq!(std::fs::read(&blob).unwrap(), b"abcdef");
+        assert_eq!(xattr::get(&blob).unwrap(), None, "no state on the blob");
     }
 
     /// Appends "def" at 3 to the session of [`session_holding_abc`] and commits "abcdef".
