@@ -74,6 +74,22 @@ fn comparison_script_prints_every_row_for_both_registries() {
         assert!(!line.contains("failed"), "{line}");
     }
     assert!(summary.contains("in-process SHA-256:"), "{summary}");
+    assert!(
+        summary.contains("disk under the storage: durable writes"),
+        "{summary}"
+    );
+    assert!(summary.contains("loopback TCP, one stream"), "{summary}");
+    // Each push row names this machine's ceiling and the best ratio it allows.
+    for row in &rows[..2] {
+        let line = summary.lines().find(|l| l.starts_with(row)).unwrap_or("");
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        assert!(cells[6].ends_with(" MiB/s"), "no ceiling in {line}");
+        assert!(cells[7].ends_with('x'), "no ceiling ratio in {line}");
+    }
+    for name in ["disk-1.json", "loopback-1.json"] {
+        let raw = std::fs::read_to_string(out.path().join(name)).expect(name);
+        let _: serde_json::Value = serde_json::from_str(&raw).expect("ceilings are JSON");
+    }
     for who in ["ours", "theirs"] {
         let raw = std::fs::read_to_string(out.path().join(format!("{who}-1.json")))
             .expect("per-registry results");

@@ -206,6 +206,72 @@ fn sha256_subcommand_reports_the_bytes_it_hashed() {
     );
 }
 
+#[test]
+fn disk_subcommand_measures_writes_and_reads_and_cleans_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = Command::new(BENCH)
+        .args(["disk", "--size", "4MiB", "--json", "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run bench");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(result["bytes"], 4 << 20);
+    for field in [
+        "buffered_write_mib_per_s",
+        "durable_write_mib_per_s",
+        "small_file_ms",
+        "small_file_mib_per_s",
+        "cold_read_mib_per_s",
+    ] {
+        assert!(
+            result[field].as_f64().is_some_and(|v| v > 0.0),
+            "{field}: {result}"
+        );
+    }
+    // ext4 in CI takes direct I/O; elsewhere the field is null, never absent.
+    assert!(result.get("direct_write_mib_per_s").is_some(), "{result}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).expect("list").count(),
+        0,
+        "scratch files left behind"
+    );
+}
+
+#[test]
+fn disk_subcommand_names_a_directory_it_cannot_use() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("not-a-directory");
+    std::fs::write(&file, b"x").expect("write");
+    let output = Command::new(BENCH)
+        .args(["disk", "--size", "1MiB", "--dir"])
+        .arg(&file)
+        .output()
+        .expect("run bench");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not-a-directory"), "{stderr}");
+}
+
+#[test]
+fn loopback_subcommand_reports_the_bytes_it_carried() {
+    let output = Command::new(BENCH)
+        .args(["loopback", "--size", "8MiB", "--json"])
+        .output()
+        .expect("run bench");
+    assert!(output.status.success());
+    let result: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(result["bytes"], 8 << 20);
+    assert!(
+        result["mib_per_s"].as_f64().is_some_and(|v| v > 0.0),
+        "{result}"
+    );
+}
+
 /// A registry with authentication on, in memory.
 async fn registry_with(
     auth: quayside_server::config::AuthConfig,

@@ -5,6 +5,7 @@
 
 mod auth;
 mod blobs;
+mod ceilings;
 mod load;
 mod rawget;
 mod report;
@@ -38,6 +39,30 @@ enum Command {
     /// Measure in-process SHA-256 speed: the ceiling of a registry that verifies digests.
     Sha256 {
         /// Bytes to hash (e.g. 1GiB).
+        #[arg(long, default_value = "1GiB", value_parser = units::parse_size)]
+        size: u64,
+        /// Print JSON instead of a line of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure the disk under DIR: durable writes (direct, and buffered then fdatasync), the
+    /// time to publish a 1 MiB file durably, and cold reads: the ceilings of a registry
+    /// storing there that syncs before it answers.
+    Disk {
+        /// Directory on the disk to measure (scratch files are made and removed there).
+        #[arg(long, default_value = ".")]
+        dir: std::path::PathBuf,
+        /// Bytes to write into each scratch file and read back (e.g. 1GiB).
+        #[arg(long, default_value = "1GiB", value_parser = units::parse_size)]
+        size: u64,
+        /// Print JSON instead of a line of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure one TCP stream over 127.0.0.1 between two threads, from a buffer larger than
+    /// the CPU caches: a reference for pulls over loopback.
+    Loopback {
+        /// Bytes to send (e.g. 1GiB).
         #[arg(long, default_value = "1GiB", value_parser = units::parse_size)]
         size: u64,
         /// Print JSON instead of a line of text.
@@ -135,6 +160,40 @@ fn main() -> Result<()> {
             } else {
                 println!(
                     "sha256: {} in {:.3} s = {:.0} MiB/s",
+                    units::format_size(result.bytes),
+                    result.seconds,
+                    result.mib_per_s
+                );
+            }
+            Ok(())
+        }
+        Command::Disk { dir, size, json } => {
+            let result = ceilings::disk(&dir, size)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                let direct = result
+                    .direct_write_mib_per_s
+                    .map_or("refused".to_string(), |v| format!("{v:.0} MiB/s"));
+                println!(
+                    "disk {}: durable writes {:.0} MiB/s (direct {direct}, buffered + fdatasync {:.0} MiB/s), cold reads {:.0} MiB/s; a 1MiB file published durably in {:.2} ms ({:.0} MiB/s)",
+                    units::format_size(result.bytes),
+                    result.durable_write_mib_per_s,
+                    result.buffered_write_mib_per_s,
+                    result.cold_read_mib_per_s,
+                    result.small_file_ms,
+                    result.small_file_mib_per_s
+                );
+            }
+            Ok(())
+        }
+        Command::Loopback { size, json } => {
+            let result = ceilings::loopback(size)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                println!(
+                    "loopback: {} in {:.3} s = {:.0} MiB/s",
                     units::format_size(result.bytes),
                     result.seconds,
                     result.mib_per_s
