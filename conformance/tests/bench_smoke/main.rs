@@ -191,35 +191,44 @@ async fn unreachable_registry_fails_with_a_message() {
     assert!(stderr.contains("does not answer as a registry"), "{stderr}");
 }
 
-#[test]
-fn sha256_subcommand_reports_the_bytes_it_hashed() {
-    let output = Command::new(BENCH)
-        .args(["sha256", "--size", "8MiB", "--json"])
-        .output()
-        .expect("run bench");
-    assert!(output.status.success());
-    let result: Value = serde_json::from_slice(&output.stdout).expect("JSON");
-    assert_eq!(result["bytes"], 8 << 20);
-    assert!(
-        result["mib_per_s"].as_f64().is_some_and(|v| v > 0.0),
-        "{result}"
-    );
-}
-
-#[test]
-fn disk_subcommand_measures_writes_and_reads_and_cleans_up() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let output = Command::new(BENCH)
-        .args(["disk", "--size", "4MiB", "--json", "--dir"])
-        .arg(dir.path())
-        .output()
-        .expect("run bench");
+/// Runs `bench` with `args` (a subcommand ending in `--json`) and returns its JSON, failing
+/// with its stderr when it fails.
+fn bench_json(args: &[&std::ffi::OsStr]) -> Value {
+    let output = Command::new(BENCH).args(args).output().expect("run bench");
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let result: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    serde_json::from_slice(&output.stdout).expect("JSON")
+}
+
+/// The arguments as `OsStr`s, for [`bench_json`].
+fn os<'a>(args: &[&'a str]) -> Vec<&'a std::ffi::OsStr> {
+    args.iter().map(|a| std::ffi::OsStr::new(*a)).collect()
+}
+
+/// Asserts that `field` of `result` is a positive number.
+fn positive(result: &Value, field: &str) {
+    assert!(
+        result[field].as_f64().is_some_and(|v| v > 0.0),
+        "{field}: {result}"
+    );
+}
+
+#[test]
+fn sha256_subcommand_reports_the_bytes_it_hashed() {
+    let result = bench_json(&os(&["sha256", "--size", "8MiB", "--json"]));
+    assert_eq!(result["bytes"], 8 << 20);
+    positive(&result, "mib_per_s");
+}
+
+#[test]
+fn disk_subcommand_measures_writes_and_reads_and_cleans_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut args = os(&["disk", "--size", "4MiB", "--json", "--dir"]);
+    args.push(dir.path().as_os_str());
+    let result = bench_json(&args);
     assert_eq!(result["bytes"], 4 << 20);
     for field in [
         "buffered_write_mib_per_s",
@@ -228,10 +237,7 @@ fn disk_subcommand_measures_writes_and_reads_and_cleans_up() {
         "small_file_mib_per_s",
         "cold_read_mib_per_s",
     ] {
-        assert!(
-            result[field].as_f64().is_some_and(|v| v > 0.0),
-            "{field}: {result}"
-        );
+        positive(&result, field);
     }
     // ext4 in CI takes direct I/O; elsewhere the field is null, never absent.
     assert!(result.get("direct_write_mib_per_s").is_some(), "{result}");
@@ -259,17 +265,9 @@ fn disk_subcommand_names_a_directory_it_cannot_use() {
 
 #[test]
 fn loopback_subcommand_reports_the_bytes_it_carried() {
-    let output = Command::new(BENCH)
-        .args(["loopback", "--size", "8MiB", "--json"])
-        .output()
-        .expect("run bench");
-    assert!(output.status.success());
-    let result: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let result = bench_json(&os(&["loopback", "--size", "8MiB", "--json"]));
     assert_eq!(result["bytes"], 8 << 20);
-    assert!(
-        result["mib_per_s"].as_f64().is_some_and(|v| v > 0.0),
-        "{result}"
-    );
+    positive(&result, "mib_per_s");
 }
 
 /// A registry with authentication on, in memory.

@@ -19,6 +19,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::report::Throughput;
 use crate::units::mib_per_s;
 
 /// The size of each write and read, as a registry streams a blob (and as the pull client
@@ -53,13 +54,6 @@ pub struct DiskResult {
     /// The file read back in 1 MiB reads with none of it in the page cache (direct reads,
     /// or buffered ones after dropping the cache's pages): a first pull from disk.
     pub cold_read_mib_per_s: f64,
-}
-
-#[derive(Serialize)]
-pub struct LoopbackResult {
-    pub bytes: u64,
-    pub seconds: f64,
-    pub mib_per_s: f64,
 }
 
 /// Measures the disk under `dir` with `size` bytes (at least 1 MiB), in fresh files it
@@ -227,7 +221,7 @@ fn drop_cached(path: &Path) -> io::Result<()> {
 /// Sends `size` bytes over one TCP connection on 127.0.0.1, from a buffer larger than the
 /// CPU caches in 1 MiB writes, to a reader that takes them into one 1 MiB buffer (as the
 /// pull client does).
-pub fn loopback(size: u64) -> Result<LoopbackResult> {
+pub fn loopback(size: u64) -> Result<Throughput> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1")?;
     let address = listener.local_addr()?;
     let source = crate::blobs::pattern(SOURCE_SIZE, 11);
@@ -261,7 +255,7 @@ pub fn loopback(size: u64) -> Result<LoopbackResult> {
         Err(_) => anyhow::bail!("the sending thread panicked"),
     }
     anyhow::ensure!(received == size, "received {received} of {size} bytes");
-    Ok(LoopbackResult {
+    Ok(Throughput {
         bytes: size,
         seconds,
         mib_per_s: mib_per_s(size, seconds),

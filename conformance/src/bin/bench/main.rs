@@ -17,7 +17,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use sha2::{Digest as _, Sha256};
 
-use report::{BlobResult, HashResult, LoadResult, Report};
+use report::{BlobResult, LoadResult, Report, Throughput};
 
 /// Most transfers a small blob size gets per scenario.
 const SMALL_BLOB_TRANSFERS: u32 = 64;
@@ -154,53 +154,25 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Sha256 { size, json } => {
-            let result = hash_speed(size);
-            if json {
-                println!("{}", serde_json::to_string_pretty(&result)?);
-            } else {
-                println!(
-                    "sha256: {} in {:.3} s = {:.0} MiB/s",
-                    units::format_size(result.bytes),
-                    result.seconds,
-                    result.mib_per_s
-                );
-            }
-            Ok(())
+            emit(&hash_speed(size), json, |r| throughput_line("sha256", r))
         }
-        Command::Disk { dir, size, json } => {
-            let result = ceilings::disk(&dir, size)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&result)?);
-            } else {
-                let direct = result
-                    .direct_write_mib_per_s
-                    .map_or("refused".to_string(), |v| format!("{v:.0} MiB/s"));
-                println!(
-                    "disk {}: durable writes {:.0} MiB/s (direct {direct}, buffered + fdatasync {:.0} MiB/s), cold reads {:.0} MiB/s; a 1MiB file published durably in {:.2} ms ({:.0} MiB/s)",
-                    units::format_size(result.bytes),
-                    result.durable_write_mib_per_s,
-                    result.buffered_write_mib_per_s,
-                    result.cold_read_mib_per_s,
-                    result.small_file_ms,
-                    result.small_file_mib_per_s
-                );
-            }
-            Ok(())
-        }
-        Command::Loopback { size, json } => {
-            let result = ceilings::loopback(size)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&result)?);
-            } else {
-                println!(
-                    "loopback: {} in {:.3} s = {:.0} MiB/s",
-                    units::format_size(result.bytes),
-                    result.seconds,
-                    result.mib_per_s
-                );
-            }
-            Ok(())
-        }
+        Command::Disk { dir, size, json } => emit(&ceilings::disk(&dir, size)?, json, |r| {
+            let direct = r
+                .direct_write_mib_per_s
+                .map_or("refused".to_string(), |v| format!("{v:.0} MiB/s"));
+            format!(
+                "disk {}: durable writes {:.0} MiB/s (direct {direct}, buffered + fdatasync {:.0} MiB/s), cold reads {:.0} MiB/s; a 1MiB file published durably in {:.2} ms ({:.0} MiB/s)",
+                units::format_size(r.bytes),
+                r.durable_write_mib_per_s,
+                r.buffered_write_mib_per_s,
+                r.cold_read_mib_per_s,
+                r.small_file_ms,
+                r.small_file_mib_per_s
+            )
+        }),
+        Command::Loopback { size, json } => emit(&ceilings::loopback(size)?, json, |r| {
+            throughput_line("loopback", r)
+        }),
         Command::Run(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(args.threads.max(1))
@@ -220,8 +192,31 @@ fn main() -> Result<()> {
     }
 }
 
+/// Prints `result` as JSON, or as the line `line` makes of it.
+fn emit<T: serde::Serialize>(
+    result: &T,
+    json: bool,
+    line: impl FnOnce(&T) -> String,
+) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(result)?);
+    } else {
+        println!("{}", line(result));
+    }
+    Ok(())
+}
+
+fn throughput_line(name: &str, result: &Throughput) -> String {
+    format!(
+        "{name}: {} in {:.3} s = {:.0} MiB/s",
+        units::format_size(result.bytes),
+        result.seconds,
+        result.mib_per_s
+    )
+}
+
 /// Hashes `size` bytes from one 1 MiB buffer, as a verifying registry does on upload.
-fn hash_speed(size: u64) -> HashResult {
+fn hash_speed(size: u64) -> Throughput {
     let buffer = blobs::pattern(1 << 20, 0);
     let start = Instant::now();
     let mut hasher = Sha256::new();
@@ -233,7 +228,7 @@ fn hash_speed(size: u64) -> HashResult {
     }
     std::hint::black_box(hasher.finalize());
     let seconds = start.elapsed().as_secs_f64();
-    HashResult {
+    Throughput {
         bytes: size,
         seconds,
         mib_per_s: units::mib_per_s(size, seconds),

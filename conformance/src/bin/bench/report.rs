@@ -8,8 +8,9 @@ use serde::Serialize;
 use crate::load::Outcome;
 use crate::units::{format_size, median, mib_per_s};
 
+/// Bytes moved in a time: in-process hashing, one loopback stream.
 #[derive(Serialize)]
-pub struct HashResult {
+pub struct Throughput {
     pub bytes: u64,
     pub seconds: f64,
     pub mib_per_s: f64,
