@@ -85,8 +85,8 @@ pub fn disk(dir: &Path, size: u64) -> Result<DiskResult> {
     };
     let read =
         read_file(cold, buffer, size, read_direct).with_context(|| in_scratch("reading back"))?;
-    let small =
-        small_file_seconds(&scratch.0, buffer).with_context(|| in_scratch("small files"))?;
+    let small = small_file_seconds(&scratch.0, buffer, direct.is_some())
+        .with_context(|| in_scratch("small files"))?;
     let direct = direct.map(|s| mib_per_s(size, s));
     let buffered = mib_per_s(size, buffered);
     Ok(DiskResult {
@@ -129,20 +129,16 @@ fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 /// Median seconds to publish a file of `buffer` durably, as a registry publishes a blob:
-/// write it under a temporary name (direct where the filesystem allows), `fdatasync`,
-/// rename it to its final name and `fsync` the directory.
-fn small_file_seconds(dir: &Path, buffer: &[u8]) -> Result<f64> {
+/// write it under a temporary name (direct when `direct`, which the large writes found the
+/// filesystem to allow), `fdatasync`, rename it to its final name and `fsync` the directory.
+fn small_file_seconds(dir: &Path, buffer: &[u8], direct: bool) -> Result<f64> {
     let mut times = Vec::with_capacity(SMALL_FILES);
-    let mut direct = true;
     for n in 0..SMALL_FILES {
         let temporary = dir.join(format!("small-{n}.tmp"));
         let published = dir.join(format!("small-{n}"));
         let start = Instant::now();
-        if write_file(&temporary, buffer, buffer.len() as u64, direct)?.is_none() {
-            direct = false;
-            let _ = std::fs::remove_file(&temporary);
-            write_file(&temporary, buffer, buffer.len() as u64, false)?;
-        }
+        write_file(&temporary, buffer, buffer.len() as u64, direct)?
+            .context("direct writes refused after being allowed")?;
         std::fs::rename(&temporary, &published)?;
         sync_dir(dir)?;
         times.push(start.elapsed().as_secs_f64());
@@ -176,8 +172,15 @@ fn write_file(path: &Path, buffer: &[u8], size: u64, direct: bool) -> io::Result
 }
 
 fn create(path: &Path, direct: bool) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
+    open(
+        OpenOptions::new().write(true).create_new(true),
+        path,
+        direct,
+    )
+}
+
+/// Opens `path` with `options`, adding `O_DIRECT` when `direct`.
+fn open(options: &mut OpenOptions, path: &Path, direct: bool) -> io::Result<File> {
     if direct {
         use std::os::unix::fs::OpenOptionsExt;
         options.custom_flags(libc::O_DIRECT);
@@ -187,13 +190,7 @@ fn create(path: &Path, direct: bool) -> io::Result<File> {
 
 /// Seconds to read `size` bytes of `path` into `buffer`, 1 MiB at a time.
 fn read_file(path: &Path, buffer: &mut [u8], size: u64, direct: bool) -> io::Result<f64> {
-    let mut options = OpenOptions::new();
-    options.read(true);
-    if direct {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_DIRECT);
-    }
-    let file = options.open(path)?;
+    let file = open(OpenOptions::new().read(true), path, direct)?;
     let start = Instant::now();
     let mut at = 0;
     while at < size {
